@@ -1,0 +1,402 @@
+"""Many uuids at once: a fixed pool of workers, one outcome per input, bounded memory.
+
+Design (docs/waiting.md has the reasons):
+
+* A fixed number of worker tasks pulls uuids from the input as it goes, whether the input
+  is a list or an async iterable; 100,000 uuids never become 100,000 tasks.
+* Finished outcomes wait in a short queue; a slow consumer slows the workers down instead
+  of the results piling up in memory.
+* Each uuid's failure is its own outcome: nothing is first-error-wins.
+* Repeated uuids are fetched once and reported at every position (for a list, anywhere in
+  it; for a stream, while the first copy is still being worked on).
+* HTTP concurrency, rate limit and 429 pauses are the client's, shared with everything else.
+* Leaving early (``break``, an exception, cancellation) cancels every worker. With
+  ``async with`` or ``await stream.aclose()`` the workers are awaited before you continue;
+  a bare ``async for`` cancels them as soon as the stream is dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Mapping,
+    Sequence,
+)
+from types import TracebackType
+from typing import Any
+
+import attrs
+
+from . import _converter, errors
+from .models import Batch, Detection
+
+__all__ = ["BatchResult", "Outcome", "Progress", "ResultStream"]
+
+log = logging.getLogger("resemble_detect_async")
+
+
+@attrs.frozen(kw_only=True)
+class Outcome:
+    """The result for one input position: a detection, or the error for that uuid alone.
+
+    ``detection`` is also set on :class:`DetectionFailedError` (the failed detection) and
+    :class:`WaitTimeoutError` (the last state seen), so nothing is lost. Outcomes turn into
+    plain JSON with :meth:`to_dict` and back with :meth:`from_dict`.
+    """
+
+    index: int
+    uuid: str
+    detection: Detection | None = None
+    error: Exception | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when there is no error."""
+        return self.error is None
+
+    def result(self) -> Detection:
+        """The detection, or raise the error."""
+        if self.error is not None:
+            raise self.error
+        assert self.detection is not None
+        return self.detection
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict: the raw detection item as the API sent it, and the error."""
+        return {
+            "index": self.index,
+            "uuid": self.uuid,
+            "ok": self.ok,
+            "detection": dict(self.detection.raw) if self.detection is not None else None,
+            "error": error_to_dict(self.error) if self.error is not None else None,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Outcome:
+        """Rebuild an outcome written by :meth:`to_dict` (e.g. to resume a JSONL run)."""
+        raw = data.get("detection")
+        detection = _converter.structure(raw, Detection) if raw is not None else None
+        error = data.get("error")
+        return cls(
+            index=int(data["index"]),
+            uuid=str(data["uuid"]),
+            detection=detection,
+            error=error_from_dict(error) if error is not None else None,
+        )
+
+
+_ERROR_DEFAULTS: dict[str, Any] = {
+    "uuid": None,
+    "status": None,
+    "request_id": None,
+    "retry_after": None,
+    "method": None,
+    "path": None,
+    "errors": {},
+    "body": None,
+    "error_message": None,
+    "request_sent": True,
+    "timeout": None,
+}
+
+
+def error_to_dict(error: BaseException) -> dict[str, Any]:
+    """The JSON-ready facts of an error: its type, message and the fields that matter."""
+    out: dict[str, Any] = {
+        "type": type(error).__name__,
+        "message": getattr(error, "message", None) or str(error),
+        "text": str(error),
+    }
+    for name, default in _ERROR_DEFAULTS.items():
+        value = getattr(error, name, default)
+        if value != default and isinstance(value, str | int | float | bool | dict | list):
+            out[name] = value
+    return out
+
+
+def error_from_dict(data: Mapping[str, Any]) -> Exception:
+    """Rebuild an error from :func:`error_to_dict`; unknown types become ResembleError."""
+    cls = getattr(errors, str(data.get("type")), None)
+    if not (isinstance(cls, type) and issubclass(cls, errors.ResembleError)):
+        cls = errors.ResembleError
+    err = cls.__new__(cls)
+    message = str(data.get("message", ""))
+    err.args = (message,)
+    err.message = message
+    for name, default in _ERROR_DEFAULTS.items():
+        setattr(err, name, data.get(name, default))
+    return err
+
+
+@attrs.frozen(kw_only=True)
+class Progress:
+    """Counters for a progress bar. ``total`` is None until a streamed input is exhausted."""
+
+    total: int | None
+    succeeded: int
+    failed: int
+
+    @property
+    def done(self) -> int:
+        """Outcomes produced so far."""
+        return self.succeeded + self.failed
+
+    @property
+    def pending(self) -> int | None:
+        """Outcomes still to come, when the total is known."""
+        return None if self.total is None else self.total - self.done
+
+
+@attrs.frozen(kw_only=True)
+class BatchResult:
+    """A terminal batch and, when fetched, one outcome per child detection."""
+
+    batch: Batch
+    outcomes: tuple[Outcome, ...] = ()
+
+    @property
+    def detections(self) -> list[Detection]:
+        """The child detections that could be fetched (completed and failed ones)."""
+        return [o.detection for o in self.outcomes if o.detection is not None]
+
+    @property
+    def errors(self) -> list[Outcome]:
+        """Children that could not be fetched."""
+        return [o for o in self.outcomes if not o.ok]
+
+
+@attrs.define
+class _Job:
+    key: Any
+    uuid: Any
+    indices: list[int]
+
+
+_DONE = object()
+
+
+class _Engine:
+    """The shared state of one run. Workers reference this, never the ResultStream, so
+    dropping the stream lets it be collected (and cancel the workers)."""
+
+    def __init__(
+        self,
+        uuids: Iterable[Any] | AsyncIterable[Any],
+        job: Callable[[str], Awaitable[Detection]],
+        *,
+        workers: int,
+        on_progress: Callable[[Progress], object] | None,
+    ) -> None:
+        self.job = job
+        self.on_progress = on_progress
+        self.out: asyncio.Queue[Any] = asyncio.Queue(maxsize=max(16, workers * 2))
+        self.total: int | None = None
+        self.succeeded = 0
+        self.failed = 0
+        self.source_error: BaseException | None = None
+        self.live_workers = workers
+        self._lock = asyncio.Lock()
+        self._inflight: dict[Any, _Job] = {}
+        self._next_index = 0
+        self._source_done = False
+        if isinstance(uuids, Sequence) and not isinstance(uuids, str | bytes):
+            self.total = len(uuids)
+            self._sync_jobs: Iterable[_Job] | None = _group(uuids)
+            self._source: AsyncIterator[Any] | None = None
+        elif isinstance(uuids, AsyncIterable):
+            self._sync_jobs = None
+            self._source = aiter(uuids)
+        elif isinstance(uuids, str | bytes):
+            raise errors.InvalidRequestError(
+                "uuids must be a list (or iterable) of uuids, not one string"
+            )
+        else:
+            self._sync_jobs = None
+            self._source = _as_async(uuids)
+        self._jobs_iter = iter(self._sync_jobs) if self._sync_jobs is not None else None
+
+    def progress(self) -> Progress:
+        return Progress(total=self.total, succeeded=self.succeeded, failed=self.failed)
+
+    async def next_job(self) -> _Job | None:
+        """The next uuid to work on, or None when the input is exhausted."""
+        if self._jobs_iter is not None:
+            return next(self._jobs_iter, None)
+        async with self._lock:  # one reader at a time: async generators forbid overlap
+            while not self._source_done:
+                assert self._source is not None
+                try:
+                    uuid = await anext(self._source)
+                except StopAsyncIteration:
+                    self._source_done = True
+                    self.total = self._next_index
+                    break
+                except Exception as exc:  # the caller's iterator broke: report it at the end
+                    self.source_error = exc
+                    self._source_done = True
+                    self.total = self._next_index
+                    break
+                index = self._next_index
+                self._next_index += 1
+                key = _key(uuid)
+                pending = self._inflight.get(key)
+                if pending is not None:
+                    pending.indices.append(index)
+                    continue
+                job = _Job(key, uuid, [index])
+                self._inflight[key] = job
+                return job
+            return None
+
+    async def run_worker(self) -> None:
+        while (job := await self.next_job()) is not None:
+            detection: Detection | None
+            error: Exception | None
+            try:
+                detection, error = await self.job(job.uuid), None
+            except Exception as exc:  # each uuid fails alone
+                error = exc
+                detection = getattr(exc, "detection", None) or getattr(exc, "last_detection", None)
+            self._inflight.pop(job.key, None)
+            uuid = job.uuid if isinstance(job.uuid, str) else str(job.uuid)
+            for index in job.indices:
+                if error is None:
+                    self.succeeded += 1
+                else:
+                    self.failed += 1
+                await self.out.put(
+                    Outcome(index=index, uuid=uuid, detection=detection, error=error)
+                )
+                self._report()
+        # Only a worker that ran out of input gets here (cancelled ones do not).
+        self.live_workers -= 1
+        if self.live_workers == 0:
+            await self.out.put(_DONE)
+
+    def _report(self) -> None:
+        if self.on_progress is None:
+            return
+        try:
+            self.on_progress(self.progress())
+        except Exception:  # a broken progress bar must not lose results
+            log.exception("on_progress callback raised; continuing")
+
+
+def _key(uuid: Any) -> Any:
+    try:
+        hash(uuid)
+    except TypeError:
+        return object()
+    return uuid if isinstance(uuid, str) else (type(uuid), uuid)
+
+
+def _group(uuids: Sequence[Any]) -> list[_Job]:
+    """First-occurrence order, with every position of a repeated uuid."""
+    jobs: dict[Any, _Job] = {}
+    ordered: list[_Job] = []
+    for index, uuid in enumerate(uuids):
+        key = _key(uuid)
+        job = jobs.get(key)
+        if job is None:
+            job = jobs[key] = _Job(key, uuid, [])
+            ordered.append(job)
+        job.indices.append(index)
+    return ordered
+
+
+async def _as_async(items: Iterable[Any]) -> AsyncIterator[Any]:
+    for item in items:
+        yield item
+
+
+class ResultStream:
+    """Outcomes as they finish; see :meth:`DetectClient.iter_results`.
+
+    ``async for outcome in stream`` yields :class:`Outcome` objects in completion order;
+    :attr:`progress` is live. ``await stream.collect()`` returns them in input order.
+    """
+
+    def __init__(
+        self,
+        uuids: Iterable[Any] | AsyncIterable[Any],
+        job: Callable[[str], Awaitable[Detection]],
+        *,
+        workers: int,
+        on_progress: Callable[[Progress], object] | None = None,
+    ) -> None:
+        self._engine = _Engine(uuids, job, workers=workers, on_progress=on_progress)
+        self._workers = workers
+        self._tasks: list[asyncio.Task[None]] = []
+        self._finished = False
+
+    @property
+    def progress(self) -> Progress:
+        """Counts so far."""
+        return self._engine.progress()
+
+    def _start(self) -> None:
+        if not self._tasks and not self._finished:
+            self._tasks = [
+                asyncio.create_task(self._engine.run_worker(), name=f"resemble-detect-worker-{i}")
+                for i in range(self._workers)
+            ]
+
+    def __aiter__(self) -> ResultStream:
+        return self
+
+    async def __anext__(self) -> Outcome:
+        if self._finished:
+            raise StopAsyncIteration
+        self._start()
+        item = await self._engine.out.get()
+        if item is _DONE:
+            self._finished = True
+            await self._join()
+            if self._engine.source_error is not None:
+                raise self._engine.source_error
+            raise StopAsyncIteration
+        assert isinstance(item, Outcome)
+        return item
+
+    async def collect(self) -> list[Outcome]:
+        """Run to the end and return every outcome in input order."""
+        async with self:
+            outcomes = [outcome async for outcome in self]
+        outcomes.sort(key=lambda outcome: outcome.index)
+        return outcomes
+
+    async def aclose(self) -> None:
+        """Cancel every worker still running and wait for them to stop."""
+        self._finished = True
+        for task in self._tasks:
+            task.cancel()
+        await self._join()
+
+    async def _join(self) -> None:
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def __aenter__(self) -> ResultStream:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def __del__(self) -> None:
+        # Dropped mid-iteration (break, exception, cancellation): stop the workers.
+        for task in getattr(self, "_tasks", ()):
+            if not task.done():
+                with contextlib.suppress(RuntimeError):  # the loop is already closed
+                    task.cancel()

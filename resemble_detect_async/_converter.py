@@ -1,0 +1,389 @@
+"""The one cattrs converter that reads the Detect wire format into ``models``.
+
+It owns every leniency the live service needs (SPEC §4.2, §16): numbers sent as strings or
+percentages, booleans sent as strings, ISO or epoch timestamps, empty objects standing for
+"not yet", old field names, and unknown keys (kept in ``extra``). A body that still cannot
+be read raises :class:`~resemble_detect_async.errors.ResponseValidationError` naming the
+path of the bad field; a bare cattrs error never reaches the caller.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import types
+import typing
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import attrs
+import cattrs
+from cattrs.gen import make_dict_structure_fn, override
+
+from . import models as m
+from .errors import ResponseValidationError
+
+__all__ = ["structure", "structure_batch", "structure_detection", "structure_page"]
+
+T = TypeVar("T")
+
+_NULL_WORDS = frozenset({"", "null", "none", "nan", "n/a", "na", "-"})
+_TRUE_WORDS = frozenset({"true", "t", "yes", "y", "1", "on"})
+_FALSE_WORDS = frozenset({"false", "f", "no", "n", "0", "off"})
+
+
+# --- scalar readers ------------------------------------------------------------------------
+
+
+def _number(value: Any, *, percent_scale: float) -> float | None:
+    """Read a JSON number or numeric string; ``"90%"`` is divided by ``percent_scale``."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise TypeError(f"expected a number, got the boolean {value!r}")
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        text = value.strip()
+        if text.lower() in _NULL_WORDS:
+            return None
+        scale = 1.0
+        if text.endswith("%"):
+            text, scale = text[:-1].strip(), percent_scale
+        try:
+            number = float(text)
+        except ValueError:
+            raise ValueError(f"expected a number, got {value!r}") from None
+        if math.isinf(number):
+            raise ValueError(f"expected a finite number, got {value!r}")
+        return number / scale
+    raise TypeError(f"expected a number, got {type(value).__name__}")
+
+
+def _float(value: Any, _: Any = None) -> float | None:
+    """A number in its own units; ``"90%"`` means 0.9 (scores are 0-1)."""
+    return _number(value, percent_scale=100.0)
+
+
+def _percent(value: Any, _: Any = None) -> float | None:
+    """A number already in percent units (``"certainty (%)"``): ``"90%"`` and ``"90.0"`` → 90."""
+    return _number(value, percent_scale=1.0)
+
+
+def _float_tuple(value: Any, _: Any = None) -> tuple[float, ...]:
+    """Per-window scores: a list of numbers/strings, one number, or ``"0.9, 0.8"``.
+
+    A null window keeps its place as NaN, so window ``i`` is still the i-th frame.
+    """
+    if value is None:
+        return ()
+    if isinstance(value, str) and "," in value:
+        value = [part for part in value.split(",") if part.strip()]
+    if not isinstance(value, list | tuple):
+        value = [value]
+    out = []
+    for index, item in enumerate(value):
+        try:
+            number = _float(item)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"score window {index}: {exc}") from None
+        out.append(math.nan if number is None else number)
+    return tuple(out)
+
+
+def _bool(value: Any, _: Any = None) -> bool | None:
+    """JSON booleans, ``"true"``/``"false"`` strings (multipart echoes) and 0/1."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int | float) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str):
+        word = value.strip().lower()
+        if word in _TRUE_WORDS:
+            return True
+        if word in _FALSE_WORDS:
+            return False
+        if word in _NULL_WORDS:
+            return None
+    raise ValueError(f"expected a boolean, got {value!r}")
+
+
+def _int(value: Any, _: Any = None) -> int | None:
+    """Counts: ints, integral floats, and numeric strings."""
+    number = _float(value)
+    if number is None:
+        return None
+    if not number.is_integer():
+        raise ValueError(f"expected a whole number, got {value!r}")
+    return int(number)
+
+
+def _text(value: Any, _: Any = None) -> str | None:
+    """Free text. Scalars become their string; lists/objects keep their JSON text."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+def _id(value: Any, _: Any = None) -> str:
+    """Identifiers: strings, or numbers turned into strings."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    raise TypeError(f"expected an identifier string, got {type(value).__name__}")
+
+
+_ISO_FIX = re.compile(r"(\.\d{6})\d+")
+
+
+def _datetime(value: Any, _: Any = None) -> datetime | None:
+    """ISO 8601 (``Z``, offsets, fractions) or epoch seconds/milliseconds; always aware (UTC)."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise TypeError("expected a date-time, got a boolean")
+    if isinstance(value, int | float):
+        seconds = value / 1000.0 if abs(value) > 1e11 else float(value)
+        return datetime.fromtimestamp(seconds, tz=UTC)
+    if isinstance(value, str):
+        text = value.strip()
+        if text.lower() in _NULL_WORDS:
+            return None
+        if re.fullmatch(r"-?\d+(\.\d+)?", text):
+            return _datetime(float(text))
+        text = _ISO_FIX.sub(r"\1", text.replace(" ", "T", 1) if "T" not in text else text)
+        try:
+            parsed = datetime.fromisoformat(text)
+        except ValueError:
+            raise ValueError(f"expected an ISO 8601 date-time, got {value!r}") from None
+        return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+    raise TypeError(f"expected a date-time, got {type(value).__name__}")
+
+
+def _mapping(value: Any, _: Any = None) -> Mapping[str, Any]:
+    """Free-form objects; null reads as empty."""
+    if value is None:
+        return {}
+    if isinstance(value, Mapping):
+        return dict(value)
+    if value == [] or value == "":
+        return {}
+    raise TypeError(f"expected an object, got {type(value).__name__}")
+
+
+def _json_tuple(value: Any, _: Any = None) -> tuple[Any, ...]:
+    """Free-form lists; null reads as empty."""
+    if value is None:
+        return ()
+    if isinstance(value, list | tuple):
+        return tuple(value)
+    raise TypeError(f"expected a list, got {type(value).__name__}")
+
+
+def _str_tuple(value: Any, _: Any = None) -> tuple[str, ...]:
+    """Lists of identifiers/strings; a lone string is a list of one."""
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, list | tuple):
+        return tuple(_id(item) if not isinstance(item, str) else item for item in value)
+    raise TypeError(f"expected a list of strings, got {type(value).__name__}")
+
+
+def _is_empty(value: Any) -> bool:
+    return value is None or (isinstance(value, Mapping | list | str) and len(value) == 0)
+
+
+# --- the converter -------------------------------------------------------------------------
+
+_converter = cattrs.Converter(detailed_validation=True, forbid_extra_keys=False)
+
+
+def _register_exact(type_: Any, hook: Callable[[Any, Any], Any]) -> None:
+    """Register ``hook`` for exactly ``type_`` (classes, unions and generic aliases alike)."""
+    _converter.register_structure_hook_func(lambda candidate: candidate == type_, hook)
+
+
+for _type, _hook in (
+    (float, _float),
+    (int, _int),
+    (bool, _bool),
+    (str, _id),
+    (datetime, _datetime),
+    (tuple[float, ...], _float_tuple),
+    (tuple[str, ...], _str_tuple),
+    (tuple[Any, ...], _json_tuple),
+    (Mapping[str, Any], _mapping),
+    # Optional scalars: the readers already map null (and "null"-ish strings) to None.
+    (float | None, _float),
+    (int | None, _int),
+    (bool | None, _bool),
+    (str | None, _text),
+    (datetime | None, _datetime),
+):
+    _register_exact(_type, _hook)
+_register_exact(typing.Any, lambda value, _: value)
+
+
+def _optional_model_hook(type_: Any) -> Callable[[Any, Any], Any]:
+    """``Model | None``: null, ``{}``, ``[]`` and ``""`` all mean "not there yet"."""
+    (cls,) = [arg for arg in typing.get_args(type_) if arg is not type(None)]
+
+    def hook(value: Any, _: Any) -> Any:
+        if _is_empty(value):
+            return None
+        return _converter.structure(value, cls)
+
+    return hook
+
+
+def _is_optional_model(type_: Any) -> bool:
+    if typing.get_origin(type_) not in (typing.Union, types.UnionType):
+        return False
+    args = typing.get_args(type_)
+    others = [arg for arg in args if arg is not type(None)]
+    return len(args) == 2 and len(others) == 1 and attrs.has(others[0])
+
+
+_converter.register_structure_hook_factory(_is_optional_model, _optional_model_hook)
+
+
+def _intelligence(value: Any, _: Any) -> m.Intelligence | tuple[m.Intelligence, ...] | None:
+    """An object (experts=false) or a list (experts=true) of results (SPEC §4.1)."""
+    if value is None or value == "" or value == {}:
+        return None
+    if isinstance(value, list):
+        return tuple(_converter.structure(item, m.Intelligence) for item in value)
+    return _converter.structure(value, m.Intelligence)
+
+
+def _description(value: Any, _: Any) -> str | m.IntelligenceDescription | None:
+    """Plain text, or the structured description (SPEC §4.2)."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, Mapping):
+        return _converter.structure(value, m.IntelligenceDescription)
+    return _text(value)
+
+
+_register_exact(m.Intelligence | tuple[m.Intelligence, ...] | None, _intelligence)
+_register_exact(str | m.IntelligenceDescription | None, _description)
+
+# Wire names that differ from attribute names: {class: {attribute: override}}.
+_OVERRIDES: dict[type, dict[str, Any]] = {
+    m.VideoNode: {"certainty_percent": override(rename="certainty (%)", struct_hook=_percent)},
+}
+# Older names read when the current name is absent (SPEC §16): {class: {old: attribute}}.
+_OLD_NAMES: dict[type, dict[str, str]] = {
+    m.Detection: {"privacy_mode": "zero_retention_mode", "detect_uuid": "uuid", "id": "uuid"},
+    m.Batch: {"batch_uuid": "uuid", "id": "uuid", "detects": "detect_uuids"},
+}
+_BOOKKEEPING = frozenset({"extra", "raw"})
+
+
+def _model_hook(cls: Any) -> Callable[[Any, Any], Any]:
+    """Structure an attrs model, moving unknown keys into ``extra`` and the item into ``raw``."""
+    field_names = [f.name for f in attrs.fields(cls) if f.name not in _BOOKKEEPING]
+    overrides = _OVERRIDES.get(cls, {})
+    wire_names = {
+        name: (overrides[name].rename if name in overrides and overrides[name].rename else name)
+        for name in field_names
+    }
+    old_names = _OLD_NAMES.get(cls, {})
+    known = frozenset(wire_names.values()) | frozenset(old_names)
+    has_raw = "raw" in attrs.fields_dict(cls)
+    base = make_dict_structure_fn(cls, _converter, **overrides)
+    label = cls.__name__
+
+    def hook(value: Any, _: Any) -> Any:
+        if not isinstance(value, Mapping):
+            raise TypeError(f"expected an object for {label}, got {type(value).__name__}")
+        data = {key: value[key] for key in value if key in known}
+        for old, new in old_names.items():
+            if old in data:
+                old_value = data.pop(old)
+                wire_new = wire_names[new]
+                if data.get(wire_new) is None:
+                    data[wire_new] = old_value
+        data["extra"] = {key: value[key] for key in value if key not in known}
+        if has_raw:
+            data["raw"] = value
+        return base(data, cls)
+
+    return hook
+
+
+_converter.register_structure_hook_factory(attrs.has, _model_hook)
+
+
+# --- public entry points -------------------------------------------------------------------
+
+
+def _first_path(messages: list[str], default: str) -> str:
+    for message in messages:
+        if " @ " in message:
+            return message.rsplit(" @ ", 1)[1]
+    return default
+
+
+def structure(value: Any, cls: type[T], *, path: str = "$", body: Any = None) -> T:
+    """Read ``value`` as ``cls``, or raise ResponseValidationError naming the bad field."""
+    try:
+        return _converter.structure(value, cls)
+    except Exception as exc:  # cattrs wraps every hook failure; none may escape raw
+        problems = cattrs.transform_error(exc, path=path)
+        where = _first_path(problems, path)
+        uuid = value.get("uuid") if isinstance(value, Mapping) else None
+        raise ResponseValidationError(
+            f"could not read the response as {cls.__name__}: {'; '.join(problems)}",
+            path=where,
+            problems=problems,
+            body=value if body is None else body,
+            uuid=uuid if isinstance(uuid, str) else None,
+        ) from exc
+
+
+def _item(body: Any, key: str = "item") -> Any:
+    """The ``item`` of an envelope; tolerate a bare object without the envelope."""
+    if isinstance(body, Mapping) and key in body:
+        return body[key]
+    if isinstance(body, Mapping) and "uuid" in body:
+        return body
+    raise ResponseValidationError(
+        f"expected a JSON object with {key!r}, got {type(body).__name__}",
+        path=f"$.{key}",
+        body=body,
+    )
+
+
+def structure_detection(body: Any) -> m.Detection:
+    """``{"success": true, "item": {...}}`` → Detection."""
+    return structure(_item(body), m.Detection, path="$.item", body=body)
+
+
+def structure_batch(body: Any) -> m.Batch:
+    """``{"success": true, "item": {...}}`` → Batch."""
+    return structure(_item(body), m.Batch, path="$.item", body=body)
+
+
+def structure_page(body: Any) -> m.Page:
+    """A list envelope (``page``, ``num_pages``, ``items``...) → Page."""
+    if not isinstance(body, Mapping):
+        raise ResponseValidationError(
+            f"expected a JSON object, got {type(body).__name__}", path="$", body=body
+        )
+    data = {key: val for key, val in body.items() if key != "success"}
+    return structure(data, m.Page, path="$", body=body)
+
+
+def unstructure_detection(detection: m.Detection) -> Mapping[str, Any]:
+    """The wire item a Detection was read from (for JSONL output and resuming)."""
+    return detection.raw

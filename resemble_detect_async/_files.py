@@ -1,0 +1,134 @@
+"""Media inputs: a path, bytes, or a binary file object, read lazily and re-readable.
+
+A multipart body is rebuilt for every attempt, so each :class:`MediaFile` can open its data
+more than once (a file object is rewound to where it started).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any, BinaryIO, TypeAlias, cast
+
+import attrs
+
+from .errors import InvalidRequestError
+
+__all__ = ["FileInput", "MediaFile", "media_file"]
+
+FileInput: TypeAlias = (
+    str
+    | os.PathLike[str]
+    | bytes
+    | bytearray
+    | memoryview
+    | BinaryIO
+    | tuple[str, "bytes | bytearray | memoryview | BinaryIO"]
+)
+"""What ``file=`` accepts: a filesystem path, the bytes themselves, a binary file object, or
+a ``(filename, bytes_or_file)`` pair (handy for batches of in-memory media)."""
+
+MB = 1024 * 1024
+
+
+@attrs.frozen
+class MediaFile:
+    """One file to upload: its name (the API reads the extension), size if known, and data."""
+
+    filename: str
+    size: int | None
+    _data: bytes | None = attrs.field(default=None, alias="data", repr=False)
+    _path: Path | None = attrs.field(default=None, alias="path", repr=False)
+    _fileobj: IO[bytes] | None = attrs.field(default=None, alias="fileobj", repr=False)
+    _start: int = attrs.field(default=0, alias="start", repr=False)
+
+    @property
+    def suffix(self) -> str:
+        """The lower-cased extension, with the dot (``.wav``), or ``""``."""
+        return Path(self.filename).suffix.lower()
+
+    @contextmanager
+    def open(self) -> Iterator[IO[bytes]]:
+        """A fresh readable stream of the whole file, closed (or rewound) afterwards."""
+        if self._data is not None:
+            yield io.BytesIO(self._data)
+        elif self._path is not None:
+            with self._path.open("rb") as handle:
+                yield handle
+        else:
+            assert self._fileobj is not None
+            if self._fileobj.seekable():
+                self._fileobj.seek(self._start)
+            yield cast(IO[bytes], _NoClose(self._fileobj))
+
+
+class _NoClose(io.RawIOBase):
+    """A view of a caller's file object that aiohttp may close without closing the original."""
+
+    def __init__(self, inner: IO[bytes]) -> None:
+        super().__init__()
+        self._inner = inner
+        self.name = getattr(inner, "name", None)
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        return self._inner.read(size)
+
+    def readinto(self, buffer: Any) -> int:
+        data = self._inner.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
+def media_file(source: Any, *, filename: str | None = None, what: str = "file") -> MediaFile:
+    """Normalise a :data:`FileInput` into a :class:`MediaFile`, or raise InvalidRequestError.
+
+    The API infers the media type from the file extension (SPEC §14), so bytes and nameless
+    file objects need ``filename=``.
+    """
+    if isinstance(source, tuple):
+        if len(source) != 2 or not isinstance(source[0], str):
+            raise InvalidRequestError(f"{what}: a tuple must be (filename, bytes_or_file)")
+        return media_file(source[1], filename=filename or source[0], what=what)
+    if isinstance(source, bytes | bytearray | memoryview):
+        data = bytes(source)
+        if not filename:
+            raise InvalidRequestError(
+                f"{what} was given as bytes: pass filename= (e.g. 'clip.wav') so the API can "
+                "tell the media type from its extension"
+            )
+        return MediaFile(filename, len(data), data=data)
+    if isinstance(source, str | os.PathLike):
+        path = Path(os.fspath(source))
+        try:
+            stat = path.stat()
+        except FileNotFoundError:
+            raise InvalidRequestError(f"{what}: no such file: {str(path)!r}") from None
+        except OSError as exc:
+            raise InvalidRequestError(f"{what}: cannot read {str(path)!r}: {exc}") from None
+        if not path.is_file():
+            raise InvalidRequestError(f"{what}: {str(path)!r} is not a regular file")
+        return MediaFile(filename or path.name, stat.st_size, path=path)
+    if hasattr(source, "read"):
+        if isinstance(source, io.TextIOBase):
+            raise InvalidRequestError(f"{what}: open the file in binary mode ('rb'), not text mode")
+        name = filename or os.path.basename(str(getattr(source, "name", "") or ""))
+        if not name:
+            raise InvalidRequestError(
+                f"{what} is a file object without a name: pass filename= (e.g. 'clip.mp4')"
+            )
+        size: int | None = None
+        start = 0
+        if source.seekable():
+            start = source.tell()
+            size = source.seek(0, io.SEEK_END) - start
+            source.seek(start)
+        return MediaFile(name, size, fileobj=source, start=start)
+    raise InvalidRequestError(
+        f"{what} must be a path, bytes, or a binary file object, not {type(source).__name__}"
+    )

@@ -1,0 +1,181 @@
+"""Waiting for results: a state loop over GET, not a retry loop.
+
+The retry layer below handles one request's transient failures; this loop decides from the
+*state* whether to poll again: while ``status`` is processing, missing or unknown (SPEC
+§3.4, §11), and optionally while intelligence or watermark analysis still runs. It owns the
+overall deadline and the interval schedule (see ``PollPolicy``).
+"""
+
+from __future__ import annotations
+
+import inspect
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
+
+from . import errors
+from ._config import PollPolicy
+from ._retry import is_retryable
+from ._sansio import validate_uuid
+from .models import Batch, Detection
+
+if TYPE_CHECKING:
+    from ._client import DetectClient
+
+__all__ = ["UpdateCallback", "wait_for_batch", "wait_for_result", "watch"]
+
+UpdateCallback: TypeAlias = Callable[[Detection], object]
+S = TypeVar("S", Detection, Batch)
+
+_rng = random.Random()
+
+
+def jittered(interval: float, jitter: float) -> float:
+    """Scale ``interval`` by a random factor in [1 - jitter, 1 + jitter]."""
+    if jitter <= 0 or interval <= 0:
+        return interval
+    return interval * _rng.uniform(1.0 - jitter, 1.0 + jitter)
+
+
+async def _poll(
+    fetch: Callable[[float | None], Awaitable[S]],
+    done: Callable[[S], bool],
+    *,
+    uuid: str,
+    clock: Any,
+    timeout: float | None,
+    poll: PollPolicy,
+) -> AsyncIterator[S]:
+    """Yield states from ``fetch`` until ``done``; raise WaitTimeoutError at the deadline."""
+    deadline = None if timeout is None else clock.monotonic() + timeout
+    intervals = poll.intervals()
+    last: S | None = None
+    last_error: BaseException | None = None
+    while True:
+        try:
+            state = await fetch(deadline)
+        except errors.ResembleError as exc:
+            # Polls are GETs: what the retry layer retries is transient, and after it gave
+            # up we keep polling until the deadline. Anything else (404, 401...) ends the wait.
+            if not is_retryable(exc, idempotent=True):
+                exc.uuid = exc.uuid or uuid
+                raise
+            last_error = exc
+        else:
+            last, last_error = state, None
+            yield state
+            if done(state):
+                return
+        now = clock.monotonic()
+        if deadline is not None and now >= deadline:
+            raise errors.WaitTimeoutError(uuid, timeout=timeout, last=last, last_error=last_error)
+        delay = jittered(next(intervals), poll.jitter)
+        if deadline is not None:
+            delay = min(delay, deadline - now)  # one last poll right at the deadline
+        await clock.sleep(delay)
+
+
+def _detection_done(wait_for_intelligence: bool) -> Callable[[Detection], bool]:
+    def done(detection: Detection) -> bool:
+        if detection.is_failed:
+            return True
+        if not detection.is_completed:
+            return False
+        return not wait_for_intelligence or not (
+            detection.is_intelligence_pending or detection.is_watermark_pending
+        )
+
+    return done
+
+
+def watch(
+    client: DetectClient,
+    uuid: str,
+    *,
+    timeout: float | None,
+    poll: PollPolicy,
+    wait_for_intelligence: bool = False,
+    experts: bool = False,
+) -> AsyncIterator[Detection]:
+    """Every polled state of one detection until it is terminal (failed included)."""
+    uuid = validate_uuid(uuid)
+
+    async def fetch(deadline: float | None) -> Detection:
+        return await client._get_detection(uuid, experts=experts, deadline=deadline)
+
+    return _poll(
+        fetch,
+        _detection_done(wait_for_intelligence),
+        uuid=uuid,
+        clock=client.clock,
+        timeout=timeout,
+        poll=poll,
+    )
+
+
+async def _call(callback: Callable[[Any], object] | None, value: Any) -> None:
+    if callback is None:
+        return
+    result = callback(value)
+    if inspect.isawaitable(result):
+        await result
+
+
+async def wait_for_result(
+    client: DetectClient,
+    uuid: str,
+    *,
+    timeout: float | None,
+    poll: PollPolicy,
+    on_update: UpdateCallback | None,
+    wait_for_intelligence: bool,
+    experts: bool = False,
+) -> Detection:
+    """Poll until terminal; return a completed detection or raise DetectionFailedError."""
+    last: Detection | None = None
+    states = watch(
+        client,
+        uuid,
+        timeout=timeout,
+        poll=poll,
+        wait_for_intelligence=wait_for_intelligence,
+        experts=experts,
+    )
+    try:
+        async for state in states:
+            last = state
+            await _call(on_update, state)
+    finally:
+        await states.aclose()  # type: ignore[attr-defined]
+    assert last is not None  # the loop only ends after a done state
+    if last.is_failed:
+        raise errors.DetectionFailedError(last)
+    return last
+
+
+async def wait_for_batch(
+    client: DetectClient,
+    uuid: str,
+    *,
+    timeout: float | None,
+    poll: PollPolicy,
+    on_update: Callable[[Batch], object] | None = None,
+) -> Batch:
+    """Poll GET /detect/batch/{uuid} until completed, partially_failed or failed (SPEC §8)."""
+    uuid = validate_uuid(uuid)
+
+    async def fetch(deadline: float | None) -> Batch:
+        return await client._get_batch(uuid, deadline=deadline)
+
+    last: Batch | None = None
+    states = _poll(
+        fetch, lambda b: b.is_terminal, uuid=uuid, clock=client.clock, timeout=timeout, poll=poll
+    )
+    try:
+        async for state in states:
+            last = state
+            await _call(on_update, state)
+    finally:
+        await states.aclose()  # type: ignore[attr-defined]
+    assert last is not None
+    return last
