@@ -13,6 +13,9 @@ import pytest
 from resemble_detect_async import DetectClient
 from resemble_detect_async.testing import FakeClock, FakeDetectAPI, fake_client
 
+# Our own suite uses the public fixtures too, so they are tested the way users get them.
+pytest_plugins = ["resemble_detect_async.testing.pytest_plugin"]
+
 _NEEDS_STREAM_WRITER = (
     "stream_writer" in inspect.signature(aiohttp.ClientResponse.__init__).parameters
 )

@@ -180,6 +180,21 @@ async def test_base_url_requires_a_started_server() -> None:
         _ = fake.base_url
 
 
+async def test_restart_keeps_state(http: aiohttp.ClientSession) -> None:
+    """A closed fake can be started again (new port or same) and keeps its detections."""
+    fake = FakeDetectAPI()
+    uuid = fake.add_detection(polls_to_complete=0)
+    first_app = fake.app
+    await fake.start()
+    await fake.close()
+    await fake.start()
+    try:
+        assert fake.app is not first_app
+        assert (await get_item(http, fake, uuid))["status"] == "completed"
+    finally:
+        await fake.close()
+
+
 # --------------------------------------------------------------------------------------------
 # POST /detect
 # --------------------------------------------------------------------------------------------
@@ -212,9 +227,10 @@ async def test_create_response_status_knob(http: aiohttp.ClientSession) -> None:
 async def test_url_without_known_extension_is_audio(
     fake: FakeDetectAPI, http: aiohttp.ClientSession
 ) -> None:
-    """A URL whose path has no media extension is treated as audio."""
+    """A URL whose path has no media extension is audio; URL-only .wmv is accepted as video."""
     item = await create_url(http, fake, "https://example.com/stream?id=3")
     assert item["media_type"] == "audio"
+    assert (await create_url(http, fake, "https://e.com/old.WMV"))["media_type"] == "video"
 
 
 async def test_create_from_issued_media_token(
@@ -449,8 +465,7 @@ async def test_prefer_wait_returns_terminal_item(
 async def test_zero_retention_redacts_media(
     fake: FakeDetectAPI, http: aiohttp.ClientSession
 ) -> None:
-    """Zero retention (or legacy privacy_mode) nulls URLs, tokenizes the filename, sets
-    file_deleted_at once terminal (§3.5)."""
+    """Zero retention / privacy_mode: null URLs, redacted filename, file_deleted_at when done."""
     for flag in ("zero_retention_mode", "privacy_mode"):
         created = await create_url(http, fake, "https://e.com/secret.mp3", **{flag: True})
         assert created["url"] is None
@@ -1085,8 +1100,7 @@ async def test_html_fault(fake: FakeDetectAPI, http: aiohttp.ClientSession) -> N
 
 
 async def test_drop_fault_disconnects(fake: FakeDetectAPI, http: aiohttp.ClientSession) -> None:
-    """A drop fault closes the connection without a response: aiohttp raises
-    ServerDisconnectedError; before the handler nothing is created."""
+    """A drop fault closes the connection unanswered (ServerDisconnectedError), nothing created."""
     fake.inject(Fault.drop(method="POST"))
     with pytest.raises(aiohttp.ServerDisconnectedError):
         await call(http, "POST", f"{fake.base_url}/detect", json={"url": "https://e.com/a.wav"})

@@ -1193,9 +1193,8 @@ class FakeDetectAPI:
         """Serve on *host*:*port* (0 = a free port); return the base URL ``http://h:p/api/v2``."""
         if self._runner is not None:
             raise RuntimeError("FakeDetectAPI is already started")
-        if self._app_used:
+        if self._app_used:  # an aiohttp Application can only be served once
             self.app = self._build_app()
-        self._app_used = True
         runner = web.AppRunner(
             self.app,
             handler_cancellation=True,  # a client hanging up cancels its handler (in_flight)
@@ -1482,6 +1481,7 @@ class FakeDetectAPI:
         return app
 
     async def _on_startup(self, _app: web.Application) -> None:
+        self._app_used = True
         self._closing = asyncio.Event()
 
     async def _on_shutdown(self, _app: web.Application) -> None:

@@ -1,0 +1,69 @@
+"""The public surface: what `resemble_detect_async` exports, and the demo CLI."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+
+import resemble_detect_async
+import resemble_detect_async.testing
+from resemble_detect_async._cli import demo_media, main
+
+
+@pytest.mark.parametrize("module", [resemble_detect_async, resemble_detect_async.testing])
+def test_all_is_sorted_and_importable(module: object) -> None:
+    """__all__ is sorted and every name in it exists (a guard against accidental API drift)."""
+    names = module.__all__  # type: ignore[attr-defined]
+    assert names == sorted(names)
+    for name in names:
+        assert hasattr(module, name), name
+
+
+def test_version_is_a_string() -> None:
+    """__version__ comes from the package metadata."""
+    assert isinstance(resemble_detect_async.__version__, str)
+    assert resemble_detect_async.__version__
+
+
+def test_demo_media_mixes_types_and_one_failure() -> None:
+    """The demo submits audio, images and video, and one file that will fail."""
+    names = [name for name, _ in demo_media(24)]
+    assert {name.rsplit(".", 1)[1] for name in names} == {"wav", "png", "mp4"}
+    assert sum("fail" in name for name in names) == 1
+
+
+def test_demo_runs_end_to_end_on_the_fake_api() -> None:
+    """`resemble-detect demo` submits, waits with progress, and prints every verdict."""
+    out = io.StringIO()
+    assert main(["demo", "--count", "6", "--seconds", "0"], out=out) == 0
+    text = out.getvalue()
+    assert "fake Detect API" in text and "6/6 done" in text
+    assert text.count("voicemail-") + text.count("photo-") + text.count("fail-") >= 6
+    assert "DetectionFailedError" in text
+    assert "6 results in" in text
+
+
+def test_demo_live_without_key_explains(monkeypatch: pytest.MonkeyPatch) -> None:
+    """--live without RESEMBLE_API_KEY says what to do instead of failing obscurely."""
+    monkeypatch.delenv("RESEMBLE_API_KEY", raising=False)
+    out = io.StringIO()
+    assert main(["demo", "--live"], out=out) == 2
+    assert "RESEMBLE_API_KEY" in out.getvalue()
+
+
+def test_demo_rejects_nonsense_counts() -> None:
+    """A zero count is refused with a message."""
+    out = io.StringIO()
+    assert main(["demo", "--count", "0"], out=out) == 2
+
+
+async def test_pytest_plugin_fixtures(
+    fake_detect_api: resemble_detect_async.testing.FakeDetectAPI,
+    fake_detect_client: resemble_detect_async.DetectClient,
+) -> None:
+    """The public pytest fixtures give a running fake API and a client bound to it."""
+    uuid = fake_detect_api.add_detection(polls_to_complete=2, label="fake")
+    detection = await fake_detect_client.wait_for_result(uuid)
+    assert detection.is_fake
+    assert fake_detect_client.base_url == fake_detect_api.base_url
