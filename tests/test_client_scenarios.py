@@ -172,7 +172,7 @@ async def test_batch_rules_are_checked_before_sending(
     with pytest.raises(InvalidRequestError, match="audio_source_tracing"):
         await client.create_batch([("a.wav", WAV)], audio_source_tracing_enabled=True)  # type: ignore[call-arg]
     with pytest.raises(InvalidRequestError, match="list of files"):
-        await client.create_batch("a.wav")  # type: ignore[arg-type]
+        await client.create_batch("a.wav")
     assert posts(fake, "/detect/batch") == 0
 
 
