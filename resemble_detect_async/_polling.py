@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import inspect
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
 from . import errors
@@ -45,7 +45,7 @@ async def _poll(
     clock: Any,
     timeout: float | None,
     poll: PollPolicy,
-) -> AsyncIterator[S]:
+) -> AsyncGenerator[S, None]:
     """Yield states from ``fetch`` until ``done``; raise WaitTimeoutError at the deadline."""
     deadline = None if timeout is None else clock.monotonic() + timeout
     intervals = poll.intervals()
@@ -96,7 +96,7 @@ def watch(
     poll: PollPolicy,
     wait_for_intelligence: bool = False,
     experts: bool = False,
-) -> AsyncIterator[Detection]:
+) -> AsyncGenerator[Detection, None]:
     """Every polled state of one detection until it is terminal (failed included)."""
     uuid = validate_uuid(uuid)
 
@@ -121,6 +121,21 @@ async def _call(callback: Callable[[Any], object] | None, value: Any) -> None:
         await result
 
 
+async def _last_state(
+    states: AsyncGenerator[S, None], on_update: Callable[[S], object] | None
+) -> S:
+    """Drain a poll loop, reporting each state; the last one is the done one."""
+    last: S | None = None
+    try:
+        async for state in states:
+            last = state
+            await _call(on_update, state)
+    finally:
+        await states.aclose()  # on error or cancellation too: no half-run generator left
+    assert last is not None  # the loop only ends after a done state (or raises)
+    return last
+
+
 async def wait_for_result(
     client: DetectClient,
     uuid: str,
@@ -132,7 +147,6 @@ async def wait_for_result(
     experts: bool = False,
 ) -> Detection:
     """Poll until terminal; return a completed detection or raise DetectionFailedError."""
-    last: Detection | None = None
     states = watch(
         client,
         uuid,
@@ -141,13 +155,7 @@ async def wait_for_result(
         wait_for_intelligence=wait_for_intelligence,
         experts=experts,
     )
-    try:
-        async for state in states:
-            last = state
-            await _call(on_update, state)
-    finally:
-        await states.aclose()  # type: ignore[attr-defined]
-    assert last is not None  # the loop only ends after a done state
+    last = await _last_state(states, on_update)
     if last.is_failed:
         raise errors.DetectionFailedError(last)
     return last
@@ -167,15 +175,7 @@ async def wait_for_batch(
     async def fetch(deadline: float | None) -> Batch:
         return await client._get_batch(uuid, deadline=deadline)
 
-    last: Batch | None = None
     states = _poll(
         fetch, lambda b: b.is_terminal, uuid=uuid, clock=client.clock, timeout=timeout, poll=poll
     )
-    try:
-        async for state in states:
-            last = state
-            await _call(on_update, state)
-    finally:
-        await states.aclose()  # type: ignore[attr-defined]
-    assert last is not None
-    return last
+    return await _last_state(states, on_update)
