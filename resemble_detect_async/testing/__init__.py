@@ -20,7 +20,16 @@ from typing import Any
 from .._client import DetectClient
 from .._config import PollPolicy, RetryPolicy
 from ._clock import FakeClock
-from ._server import FakeBatch, FakeDetectAPI, FakeDetection, FakeUpload, Fault, RecordedRequest
+from ._server import (
+    OMIT,
+    FakeBatch,
+    FakeDetectAPI,
+    FakeDetection,
+    FakeUpload,
+    Fault,
+    RecordedRequest,
+    outcome_for_name,
+)
 
 __all__ = [
     "FakeBatch",
@@ -29,10 +38,12 @@ __all__ = [
     "FakeDetection",
     "FakeUpload",
     "Fault",
+    "OMIT",
     "RecordedRequest",
     "ZERO_WAIT_POLL",
     "ZERO_WAIT_RETRY",
     "fake_client",
+    "outcome_for_name",
 ]
 
 ZERO_WAIT_RETRY = RetryPolicy.no_wait()
