@@ -259,9 +259,10 @@ class DetectClient:
             if response.body and isinstance(body, str):
                 raise errors.ResponseValidationError(
                     f"{request.method} {request.path} answered {response.status} with a body "
-                    "that is not JSON",
+                    "that is not JSON (truncated?)",
                     path="$",
                     body=body,
+                    truncated=True,
                 )
             return body
 

@@ -20,7 +20,9 @@ from typing import Any, TypeVar
 
 import attrs
 import cattrs
+from cattrs.errors import IterableValidationError, IterableValidationNote
 from cattrs.gen import make_dict_structure_fn, override
+from cattrs.v import format_exception
 
 from . import models as m
 from .errors import ResponseValidationError
@@ -44,6 +46,10 @@ def _number(value: Any, *, percent_scale: float) -> float | None:
     if isinstance(value, bool):
         raise TypeError(f"expected a number, got the boolean {value!r}")
     if isinstance(value, int | float):
+        if isinstance(value, float) and math.isnan(value):
+            return None
+        if isinstance(value, float) and math.isinf(value):
+            raise ValueError(f"expected a finite number, got {value!r}")
         return float(value)
     if isinstance(value, str):
         text = value.strip()
@@ -75,21 +81,33 @@ def _percent(value: Any, _: Any = None) -> float | None:
 def _float_tuple(value: Any, _: Any = None) -> tuple[float, ...]:
     """Per-window scores: a list of numbers/strings, one number, or ``"0.9, 0.8"``.
 
-    A null window keeps its place as NaN, so window ``i`` is still the i-th frame.
+    A null window keeps its place as NaN, so window ``i`` is still the i-th frame. Bad
+    windows are reported with their index (``...score[1]``).
     """
     if value is None:
         return ()
-    if isinstance(value, str) and "," in value:
-        value = [part for part in value.split(",") if part.strip()]
+    if isinstance(value, str):
+        if value.strip().lower() in _NULL_WORDS:
+            return ()
+        if "," in value:
+            value = [part for part in value.split(",") if part.strip()]
     if not isinstance(value, list | tuple):
         value = [value]
-    out = []
+    out: list[float] = []
+    failures: list[Exception] = []
     for index, item in enumerate(value):
         try:
             number = _float(item)
         except (TypeError, ValueError) as exc:
-            raise ValueError(f"score window {index}: {exc}") from None
+            exc.__notes__ = [
+                *getattr(exc, "__notes__", []),
+                IterableValidationNote(f"Structuring score @ index {index}", index, float),
+            ]
+            failures.append(exc)
+            continue
         out.append(math.nan if number is None else number)
+    if failures:
+        raise IterableValidationError("unreadable window scores", failures, tuple[float, ...])
     return tuple(out)
 
 
@@ -131,6 +149,14 @@ def _text(value: Any, _: Any = None) -> str | None:
     return json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
+def _required_id(value: Any, _: Any = None) -> str:
+    """A uuid that must be there: a non-empty string (or a number)."""
+    text = _id(value)
+    if not text.strip():
+        raise ValueError("expected a non-empty uuid")
+    return text
+
+
 def _id(value: Any, _: Any = None) -> str:
     """Identifiers: strings, or numbers turned into strings."""
     if isinstance(value, str):
@@ -163,7 +189,7 @@ def _datetime(value: Any, _: Any = None) -> datetime | None:
             parsed = datetime.fromisoformat(text)
         except ValueError:
             raise ValueError(f"expected an ISO 8601 date-time, got {value!r}") from None
-        return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+        return parsed.astimezone(UTC) if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
     raise TypeError(f"expected a date-time, got {type(value).__name__}")
 
 
@@ -180,7 +206,7 @@ def _mapping(value: Any, _: Any = None) -> Mapping[str, Any]:
 
 def _json_tuple(value: Any, _: Any = None) -> tuple[Any, ...]:
     """Free-form lists; null reads as empty."""
-    if value is None:
+    if _is_empty(value):
         return ()
     if isinstance(value, list | tuple):
         return tuple(value)
@@ -192,7 +218,7 @@ def _str_tuple(value: Any, _: Any = None) -> tuple[str, ...]:
     if value is None:
         return ()
     if isinstance(value, str):
-        return (value,)
+        return (value,) if value.strip() else ()
     if isinstance(value, list | tuple):
         return tuple(_id(item) if not isinstance(item, str) else item for item in value)
     raise TypeError(f"expected a list of strings, got {type(value).__name__}")
@@ -212,12 +238,9 @@ def _register_exact(type_: Any, hook: Callable[[Any, Any], Any]) -> None:
     _converter.register_structure_hook_func(lambda candidate: candidate == type_, hook)
 
 
+for _cls, _cls_hook in ((float, _float), (int, _int), (bool, _bool), (datetime, _datetime)):
+    _converter.register_structure_hook(_cls, _cls_hook)
 for _type, _hook in (
-    (float, _float),
-    (int, _int),
-    (bool, _bool),
-    (str, _id),
-    (datetime, _datetime),
     (tuple[float, ...], _float_tuple),
     (tuple[str, ...], _str_tuple),
     (tuple[Any, ...], _json_tuple),
@@ -256,12 +279,40 @@ def _is_optional_model(type_: Any) -> bool:
 _converter.register_structure_hook_factory(_is_optional_model, _optional_model_hook)
 
 
+def _is_optional_enum(type_: Any) -> bool:
+    if typing.get_origin(type_) not in (typing.Union, types.UnionType):
+        return False
+    args = typing.get_args(type_)
+    others = [arg for arg in args if arg is not type(None)]
+    return (
+        len(args) == 2
+        and len(others) == 1
+        and isinstance(others[0], type)
+        and issubclass(others[0], m._LenientEnum)
+    )
+
+
+def _optional_enum_hook(type_: Any) -> Callable[[Any, Any], Any]:
+    """Statuses and kinds: null or ``""`` is None; anything else goes through the enum."""
+    (cls,) = [arg for arg in typing.get_args(type_) if arg is not type(None)]
+
+    def hook(value: Any, _: Any) -> Any:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        return cls(value) if isinstance(value, str) else cls("unknown")
+
+    return hook
+
+
+_converter.register_structure_hook_factory(_is_optional_enum, _optional_enum_hook)
+
+
 def _intelligence(value: Any, _: Any) -> m.Intelligence | tuple[m.Intelligence, ...] | None:
     """An object (experts=false) or a list (experts=true) of results (SPEC §4.1)."""
     if value is None or value == "" or value == {}:
         return None
     if isinstance(value, list):
-        return tuple(_converter.structure(item, m.Intelligence) for item in value)
+        return _converter.structure(value, tuple[m.Intelligence, ...])
     return _converter.structure(value, m.Intelligence)
 
 
@@ -270,6 +321,8 @@ def _description(value: Any, _: Any) -> str | m.IntelligenceDescription | None:
     if value is None or isinstance(value, str):
         return value
     if isinstance(value, Mapping):
+        if not value:
+            return None
         return _converter.structure(value, m.IntelligenceDescription)
     return _text(value)
 
@@ -280,6 +333,8 @@ _register_exact(str | m.IntelligenceDescription | None, _description)
 # Wire names that differ from attribute names: {class: {attribute: override}}.
 _OVERRIDES: dict[type, dict[str, Any]] = {
     m.VideoNode: {"certainty_percent": override(rename="certainty (%)", struct_hook=_percent)},
+    m.Detection: {"uuid": override(struct_hook=_required_id)},
+    m.Batch: {"uuid": override(struct_hook=_required_id)},
 }
 # Older names read when the current name is absent (SPEC §16): {class: {old: attribute}}.
 _OLD_NAMES: dict[type, dict[str, str]] = {
@@ -300,13 +355,23 @@ def _model_hook(cls: Any) -> Callable[[Any, Any], Any]:
     old_names = _OLD_NAMES.get(cls, {})
     known = frozenset(wire_names.values()) | frozenset(old_names)
     has_raw = "raw" in attrs.fields_dict(cls)
+    # Fields whose default is not None (lists, mappings): a null reads as that default.
+    null_means_default = frozenset(
+        wire_names[f.name]
+        for f in attrs.fields(cls)
+        if f.name in wire_names and f.default is not None and f.default is not attrs.NOTHING
+    )
     base = make_dict_structure_fn(cls, _converter, **overrides)
     label = cls.__name__
 
     def hook(value: Any, _: Any) -> Any:
         if not isinstance(value, Mapping):
             raise TypeError(f"expected an object for {label}, got {type(value).__name__}")
-        data = {key: value[key] for key in value if key in known}
+        data = {
+            key: value[key]
+            for key in value
+            if key in known and not (value[key] is None and key in null_means_default)
+        }
         for old, new in old_names.items():
             if old in data:
                 old_value = data.pop(old)
@@ -327,6 +392,14 @@ _converter.register_structure_hook_factory(attrs.has, _model_hook)
 # --- public entry points -------------------------------------------------------------------
 
 
+def _describe(exc: BaseException, type_: type | None) -> str:
+    """cattrs' description of a failure, plus our reader's own reason when it gave one."""
+    base = format_exception(exc, type_)
+    if isinstance(exc, ValueError | TypeError) and str(exc) and str(exc) not in base:
+        return f"{base} ({exc})"
+    return base
+
+
 def _first_path(messages: list[str], default: str) -> str:
     for message in messages:
         if " @ " in message:
@@ -339,7 +412,10 @@ def structure(value: Any, cls: type[T], *, path: str = "$", body: Any = None) ->
     try:
         return _converter.structure(value, cls)
     except Exception as exc:  # cattrs wraps every hook failure; none may escape raw
-        problems = cattrs.transform_error(exc, path=path)
+        problems = [
+            problem.replace(".certainty_percent", "['certainty (%)']")
+            for problem in cattrs.transform_error(exc, path=path, format_exception=_describe)
+        ]
         where = _first_path(problems, path)
         uuid = value.get("uuid") if isinstance(value, Mapping) else None
         raise ResponseValidationError(

@@ -26,7 +26,8 @@ T = TypeVar("T")
 def is_retryable(error: BaseException, *, idempotent: bool) -> bool:
     """May a request be sent again after ``error``?
 
-    Idempotent requests (GET, DELETE): on transport errors and on 408, 429 and 5xx.
+    Idempotent requests (GET, DELETE): on transport errors, on 408, 429 and 5xx, and on a
+    2xx body that is not JSON at all (cut off on the way).
     Creating requests (every POST here may bill a detection): only when the connection
     could not be opened, i.e. the request provably never reached the server.
     """
@@ -34,6 +35,8 @@ def is_retryable(error: BaseException, *, idempotent: bool) -> bool:
         return idempotent or not error.request_sent
     if isinstance(error, errors.APIStatusError):
         return idempotent and error.status in RETRYABLE_STATUSES
+    if isinstance(error, errors.ResponseValidationError):
+        return idempotent and error.truncated
     return False
 
 
@@ -74,7 +77,11 @@ async def send_with_retries(
         tries += 1
         try:
             return await attempt()
-        except (errors.TransportError, errors.APIStatusError) as exc:
+        except (
+            errors.TransportError,
+            errors.APIStatusError,
+            errors.ResponseValidationError,
+        ) as exc:
             server_wait = exc.retry_after if isinstance(exc, errors.APIStatusError) else None
             if server_wait is not None and policy.respect_retry_after:
                 wait = server_wait

@@ -230,6 +230,8 @@ class ResponseValidationError(ResembleError):
         path: JSON path of the first unreadable field, e.g. ``$.item.metrics.score[1]``.
         problems: every problem found, each prefixed with its path.
         body: the raw body (parsed JSON if it parsed, else text) so nothing is lost.
+        truncated: True when a 2xx body was not JSON at all (cut off by a proxy or a broken
+            connection); such a GET is retried like a dropped connection.
     """
 
     def __init__(
@@ -240,8 +242,10 @@ class ResponseValidationError(ResembleError):
         problems: list[str] | None = None,
         body: Any = None,
         uuid: str | None = None,
+        truncated: bool = False,
     ) -> None:
         super().__init__(message, uuid=uuid)
+        self.truncated = truncated
         self.path = path
         self.problems = list(problems or [])
         self.body = body

@@ -13,6 +13,7 @@ apply to the media type (SPEC §4.2, §18.2).
 from __future__ import annotations
 
 import enum
+import math
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -124,7 +125,19 @@ class BatchStatus(_LenientEnum):
 
     @classmethod
     def _aliases(cls) -> Mapping[str, str]:
-        return {"pending": "processing", "queued": "processing", "partial": "partially_failed"}
+        return {
+            "pending": "processing",
+            "queued": "processing",
+            "running": "processing",
+            "partial": "partially_failed",
+            "partially_completed": "partially_failed",
+            "success": "completed",
+            "succeeded": "completed",
+            "error": "failed",
+            "errored": "failed",
+            "cancelled": "failed",
+            "canceled": "failed",
+        }
 
     @property
     def is_terminal(self) -> bool:
@@ -589,11 +602,17 @@ class Detection:
 
     @property
     def label(self) -> str | None:
-        """The label as sent, from the first block for this media type that has one."""
-        for block in self._blocks():
-            if block.label is not None:
+        """The label as sent, from the block that decided :attr:`verdict`.
+
+        For a face-swapped video with real audio that is the visual label ("Fake"), not
+        the audio's ("real"); otherwise the first block for this media type with a label.
+        """
+        blocks = [block for block in self._blocks() if block.label is not None]
+        verdict = self.verdict
+        for block in blocks:
+            if block.verdict is verdict:
                 return block.label
-        return None
+        return blocks[0].label if blocks else None
 
     @property
     def score(self) -> float | None:
@@ -606,10 +625,11 @@ class Detection:
         scores: list[float] = []
         for block in self._blocks():
             if isinstance(block, AudioMetrics):
+                windows = [s for s in block.score if not math.isnan(s)]
                 if block.aggregated_score is not None:
                     scores.append(block.aggregated_score)
-                elif block.score:
-                    scores.append(sum(block.score) / len(block.score))
+                elif windows:
+                    scores.append(sum(windows) / len(windows))
             elif block.score is not None:
                 scores.append(block.score)
         return max(scores) if scores else None

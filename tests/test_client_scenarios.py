@@ -227,12 +227,25 @@ async def test_402_carries_cost_details(fake: FakeDetectAPI, client: DetectClien
         await client.create_detection(url="https://example.com/a.wav")
 
 
-async def test_malformed_json_from_the_server(fake: FakeDetectAPI, client: DetectClient) -> None:
-    """A truncated JSON body is a ResponseValidationError (GETs are not retried on it)."""
+async def test_truncated_json_on_get_is_retried(fake: FakeDetectAPI, client: DetectClient) -> None:
+    """A truncated JSON body on GET is retried; if it persists, ResponseValidationError."""
     uuid = fake.add_detection()
-    fake.inject(Fault.malformed_json(path=f"/detect/{uuid}"))
-    with pytest.raises(ResponseValidationError):
+    fake.inject(Fault.malformed_json(times=1, path=f"/detect/{uuid}"))
+    assert (await client.get_detection(uuid)).uuid == uuid
+    fake.inject(Fault.malformed_json(times=None, path=f"/detect/{uuid}"))
+    with pytest.raises(ResponseValidationError) as info:
         await client.get_detection(uuid)
+    assert info.value.truncated and isinstance(info.value.body, str)
+
+
+async def test_truncated_json_on_create_is_not_retried(
+    fake: FakeDetectAPI, client: DetectClient
+) -> None:
+    """A truncated answer to POST /detect is raised, never resubmitted (it may have billed)."""
+    fake.inject(Fault.malformed_json(method="POST", path="/detect", after_handler=True))
+    with pytest.raises(ResponseValidationError):
+        await client.create_detection(url="https://example.com/a.wav")
+    assert posts(fake) == 1
 
 
 async def test_html_502_on_get_is_retried_then_succeeds(

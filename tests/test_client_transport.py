@@ -146,11 +146,15 @@ async def test_404_is_not_found_at_once(mocked: aioresponses, client: DetectClie
 async def test_malformed_json_is_a_validation_error(
     mocked: aioresponses, client: DetectClient
 ) -> None:
-    """A 200 whose body is not JSON raises ResponseValidationError with the raw text."""
-    mocked.get(f"{BASE}/detect/{UUID}", status=200, body='{"success": true, "item": {"uu')
+    """A non-JSON 200 is retried on GET, then raises ResponseValidationError with the text."""
+    mocked.get(
+        f"{BASE}/detect/{UUID}", status=200, body='{"success": true, "item": {"uu', repeat=True
+    )
     with pytest.raises(ResponseValidationError) as info:
         await client.get_detection(UUID)
     assert info.value.body == '{"success": true, "item": {"uu'
+    assert info.value.truncated
+    assert len(calls(mocked, "GET", f"{BASE}/detect/{UUID}")) == 5
 
 
 async def test_success_false_in_a_200_is_an_error(

@@ -4,9 +4,6 @@ Three sources of bodies: the documented examples in ``../shared/api/examples`` (
 drifted variants written here after what SPEC.md describes or a live service plausibly sends
 (section 2), and unreadable bodies (section 4). Sections 3 and 5 cover the conveniences on
 the models and their immutability.
-
-Tests marked ``xfail(strict=True, reason="BUG: ...")`` pin a bug found in review: they fail
-today and start passing (so the marker must go) once the bug is fixed.
 """
 
 from __future__ import annotations
@@ -633,10 +630,6 @@ def test_null_window_score_keeps_its_position(null_window: object) -> None:
     assert scores[2] == 0.7
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason='BUG: _float_tuple reads "score": "" (or "null") as one NaN window instead of none',
-)
 @pytest.mark.parametrize("wire", ["", "null", "  "])
 def test_empty_string_window_scores_mean_no_windows(wire: str) -> None:
     """A whole ``score`` sent as an empty/null string means no windows, not one NaN window."""
@@ -944,7 +937,7 @@ def test_unknown_keys_in_batch_and_page() -> None:
         ("success", DetectionStatus.COMPLETED),
         ("in-progress", DetectionStatus.PROCESSING),
         ("exploded", DetectionStatus.UNKNOWN),
-        ("", DetectionStatus.UNKNOWN),
+        ("", None),
     ],
 )
 def test_detection_status_case_and_aliases(wire: str, expected: DetectionStatus) -> None:
@@ -1435,10 +1428,6 @@ def test_datetime_shapes(wire: object, expected: datetime) -> None:
         assert dt == expected
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: _datetime keeps a non-UTC offset instead of converting to UTC as documented",
-)
 @pytest.mark.parametrize("wire", ["2024-01-15T12:30:00+02:00", "2024-01-15T05:30:00-05:00"])
 def test_datetime_with_offset_is_normalised_to_utc(wire: str) -> None:
     """Timestamps with a non-zero offset are converted to UTC ("always aware (UTC)")."""
@@ -1463,12 +1452,7 @@ def test_intelligence_and_batch_datetimes_are_utc() -> None:
 
 # -- nulls and empties ------------------------------------------------------------------------
 
-# Models with a tuple-of-model field, which a null currently fails to read (see the xfail).
-_NULL_TUPLE_BUG = pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a null list of models (children, reverse_image_search_sources, "
-    "model_results, items) raises instead of reading as ()",
-)
+# Models with a tuple-of-model field (a null there reads as ()).
 _MODEL_CLASSES: list[type[Any]] = [
     Detection,
     Batch,
@@ -1497,12 +1481,7 @@ _WIRE_NAMES = {"certainty_percent": "certainty (%)"}
 
 @pytest.mark.parametrize(
     "cls",
-    [
-        pytest.param(
-            cls, id=cls.__name__, marks=[_NULL_TUPLE_BUG] if cls in _WITH_MODEL_TUPLES else []
-        )
-        for cls in _MODEL_CLASSES
-    ],
+    [pytest.param(cls, id=cls.__name__) for cls in _MODEL_CLASSES],
 )
 def test_null_for_every_optional_field_reads_as_default(cls: type[Any]) -> None:
     """Every optional field sent as null reads as its default (None, (), {})."""
@@ -1540,7 +1519,6 @@ def test_null_for_every_optional_field_reads_as_default(cls: type[Any]) -> None:
         ),
     ],
 )
-@_NULL_TUPLE_BUG
 def test_null_lists_of_models_read_as_empty(
     fields: dict[str, Any], read: Callable[[Detection], tuple[Any, ...]]
 ) -> None:
@@ -1548,18 +1526,12 @@ def test_null_lists_of_models_read_as_empty(
     assert read(_det(**fields)) == ()
 
 
-_EMPTY_UUIDS_BUG = pytest.mark.xfail(
-    strict=True, reason='BUG: _str_tuple reads detect_uuids "" as one empty uuid ("",)'
-)
-
-
 @pytest.mark.parametrize(
     ("field", "wire"),
     [
-        pytest.param(field, empty, id=f"{field}-{empty!r}", marks=marks)
+        pytest.param(field, empty, id=f"{field}-{empty!r}")
         for field in ("detect_uuids", "completed_count", "total_files", "failed_count")
         for empty in (None, "")
-        for marks in [[_EMPTY_UUIDS_BUG] if (field, empty) == ("detect_uuids", "") else []]
     ],
 )
 def test_batch_null_fields(field: str, wire: object) -> None:
@@ -1822,7 +1794,7 @@ VIDEO_REAL = {"label": "Real", "score": 0.1}
             {"media_type": "video", "metrics": AUDIO_REAL, "video_metrics": VIDEO_FAKE},
             Verdict.FAKE,
             0.95,
-            "real",
+            "Fake",  # the label of the block that decided the verdict
             id="video-visual-fake",
         ),
         pytest.param(
@@ -1930,10 +1902,6 @@ def test_verdict_score_and_label_per_media_type(
     assert det.label == label
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: Detection.score averages window scores including NaN (null) windows",
-)
 @pytest.mark.parametrize("media_type", ["audio", "video"])
 def test_score_ignores_null_windows(media_type: str) -> None:
     """The window mean skips null (NaN) windows instead of turning the score into NaN."""
@@ -2166,10 +2134,6 @@ def test_unreadable_detection_raises_response_validation_error(body: Any, path: 
     assert str(err)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a bad window score is reported at $.item.metrics.score, without its index",
-)
 @pytest.mark.parametrize(
     ("score", "path"),
     [
@@ -2185,10 +2149,6 @@ def test_bad_window_score_path_names_the_window(score: object, path: str) -> Non
     assert excinfo.value.path == path
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a bad entry of an experts intelligence list is reported without its index",
-)
 def test_bad_intelligence_list_entry_path_names_the_entry() -> None:
     """The error path for a bad experts-list entry includes the entry's index."""
     body = _body(intelligence=[{"uuid": "i1"}, {"created_at": "yesterday"}])
@@ -2197,11 +2157,6 @@ def test_bad_intelligence_list_entry_path_names_the_entry() -> None:
     assert excinfo.value.path == "$.item.intelligence[1].created_at"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: Detection/Batch.uuid goes through cattrs' default str hook, not _id: "
-    "null becomes 'None', objects and booleans pass through unchecked",
-)
 @pytest.mark.parametrize("uuid", [None, {"id": "x"}, True, ["d1"]], ids=repr)
 @pytest.mark.parametrize("reader", [structure_detection, structure_batch])
 def test_unusable_uuid_is_rejected(reader: Callable[[Any], object], uuid: object) -> None:

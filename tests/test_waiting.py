@@ -245,9 +245,11 @@ async def test_retry_after_429_pauses_every_waiter(clock: FakeClock) -> None:
 
 async def test_time_based_completion_on_virtual_time(clock: FakeClock) -> None:
     """With one FakeClock driving both sides, a 30 s detection is awaited on the real schedule."""
-    async with FakeDetectAPI(clock=clock, seconds_to_complete=30) as fake:
-        async with fake_client(fake, clock=clock, poll=PollPolicy(jitter=0)) as c:
-            det = await c.create_and_wait(url="https://example.com/a.wav")
+    async with (
+        FakeDetectAPI(clock=clock, seconds_to_complete=30) as fake,
+        fake_client(fake, clock=clock, poll=PollPolicy(jitter=0)) as c,
+    ):
+        det = await c.create_and_wait(url="https://example.com/a.wav")
     assert det.is_completed
     assert 30 <= clock.now <= 40
     assert clock.sleeps[:3] == [1.5, 2.25, 3.375]
