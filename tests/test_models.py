@@ -1474,7 +1474,6 @@ _MODEL_CLASSES: list[type[Any]] = [
     WatermarkMetrics,
     Page,
 ]
-_WITH_MODEL_TUPLES = {ImageMetrics, VideoMetrics, VideoNode, WatermarkMetrics, Page}
 _REQUIRED = {Detection: {"uuid": UUID}, Batch: {"uuid": "b1"}}
 _WIRE_NAMES = {"certainty_percent": "certainty (%)"}
 
