@@ -201,6 +201,7 @@ class _Engine:
         self.succeeded = 0
         self.failed = 0
         self.source_error: BaseException | None = None
+        self.fatal: errors.AuthenticationError | None = None
         self.live_workers = workers
         self._lock = asyncio.Lock()
         self._inflight: dict[Any, _Job] = {}
@@ -255,12 +256,22 @@ class _Engine:
                 return job
             return None
 
+    async def _run_job(self, uuid: Any) -> Detection:
+        if self.fatal is not None:
+            # The key was refused: every other uuid would get the same answer, so do not
+            # send thousands of doomed requests. Each uuid still gets its outcome.
+            raise self.fatal
+        return await self.job(uuid)
+
     async def run_worker(self) -> None:
         while (job := await self.next_job()) is not None:
             detection: Detection | None
             error: Exception | None
             try:
-                detection, error = await self.job(job.uuid), None
+                detection, error = await self._run_job(job.uuid), None
+            except errors.AuthenticationError as exc:
+                self.fatal = self.fatal or exc
+                error, detection = exc, None
             except Exception as exc:  # each uuid fails alone
                 error = exc
                 detection = getattr(exc, "detection", None) or getattr(exc, "last_detection", None)

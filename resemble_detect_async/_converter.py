@@ -31,6 +31,7 @@ __all__ = ["structure", "structure_batch", "structure_detection", "structure_pag
 
 T = TypeVar("T")
 
+_SECONDS = re.compile(r"([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(?:s|sec|secs|seconds)", re.I)
 _NULL_WORDS = frozenset({"", "null", "none", "nan", "n/a", "na", "-"})
 _TRUE_WORDS = frozenset({"true", "t", "yes", "y", "1", "on"})
 _FALSE_WORDS = frozenset({"false", "f", "no", "n", "0", "off"})
@@ -58,6 +59,8 @@ def _number(value: Any, *, percent_scale: float) -> float | None:
         scale = 1.0
         if text.endswith("%"):
             text, scale = text[:-1].strip(), percent_scale
+        elif seconds := _SECONDS.fullmatch(text):  # "5.2s", "5.2 sec": durations, timestamps
+            text = seconds.group(1)
         try:
             number = float(text)
         except ValueError:

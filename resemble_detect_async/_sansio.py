@@ -450,6 +450,8 @@ _ERRORS_BY_STATUS: dict[int, type[errors.APIStatusError]] = {
 
 def _field_errors(body: Any) -> dict[str, list[str]]:
     raw = body.get("errors") if isinstance(body, Mapping) else None
+    if isinstance(raw, list | str) and raw:
+        return {"base": [str(item) for item in (raw if isinstance(raw, list) else [raw])]}
     if not isinstance(raw, Mapping):
         return {}
     out: dict[str, list[str]] = {}
@@ -467,6 +469,8 @@ def _message(status: int, body: Any) -> str:
             value = body.get(key)
             if isinstance(value, str) and value.strip():
                 return value.strip()
+    if isinstance(body, Mapping) and isinstance(body.get("errors"), list) and body["errors"]:
+        return "; ".join(str(item) for item in body["errors"])
     if isinstance(body, str) and body.strip():
         text = re.sub(r"<[^>]+>", " ", body)
         text = re.sub(r"\s+", " ", text).strip()

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from resemble_detect_async import (
+    AuthenticationError,
     DetectClient,
     Detection,
     DetectionFailedError,
@@ -321,3 +322,13 @@ async def test_batch_timeout_keeps_batch_uuid(fake: FakeDetectAPI, clock: FakeCl
         with pytest.raises(WaitTimeoutError) as info:
             await c.wait_for_batch(batch_uuid, timeout=10, poll=PollPolicy(initial=1))
     assert info.value.uuid == batch_uuid and info.value.last is not None
+
+
+async def test_bad_key_fails_every_outcome_without_flooding(fake: FakeDetectAPI) -> None:
+    """A 401 stops the run from sending more doomed requests; every uuid still gets an outcome."""
+    uuids = [fake.add_detection(polls_to_complete=0) for _ in range(200)]
+    async with fake_client(fake, api_key="wrong-key", max_concurrency=4) as c:
+        outcomes = await c.fetch_many(uuids, concurrency=4)
+    assert len(outcomes) == 200
+    assert all(isinstance(o.error, AuthenticationError) for o in outcomes)
+    assert len(fake.requests) <= 4

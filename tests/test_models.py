@@ -2086,7 +2086,7 @@ BAD_DETECTIONS = [
     pytest.param(_body(zero_retention_mode="maybe"), "$.item.zero_retention_mode", id="bool"),
     pytest.param(_body(face_only=2), "$.item.face_only", id="bool-2"),
     pytest.param(_body(duration="inf"), "$.item.duration", id="infinite"),
-    pytest.param(_body(duration="5 s"), "$.item.duration", id="unit-suffix"),
+    pytest.param(_body(duration="5 min"), "$.item.duration", id="unknown-unit"),
     pytest.param(_body(intelligence="abc"), "$.item.intelligence", id="intelligence-string"),
     pytest.param(_body(intelligence=["x"]), "$.item.intelligence", id="intelligence-list-str"),
     pytest.param(
@@ -2321,3 +2321,9 @@ def test_raw_does_not_affect_equality() -> None:
     second = structure_detection(_body(status="Completed"))
     assert first.raw != second.raw
     assert first == second
+
+
+@pytest.mark.parametrize("wire", ["5.2s", "5.2 s", "5.2 sec", "5.2 seconds", "5.2S"])
+def test_seconds_suffix_reads_as_seconds(wire: str) -> None:
+    """Durations sent with a seconds unit ("5.2s") read as the number of seconds."""
+    assert structure_detection(_body(duration=wire)).duration == 5.2

@@ -324,3 +324,10 @@ def test_media_file_rejects_other_types() -> None:
     """Unsupported input types get a clear error."""
     with pytest.raises(errors.InvalidRequestError, match="path, bytes"):
         media_file(12)
+
+
+def test_errors_as_a_list_still_reach_the_caller() -> None:
+    """An `errors` list (not a mapping) becomes the message and the field errors under base."""
+    err = _sansio.error_for_status(400, {}, {"success": False, "errors": ["url is invalid"]})
+    assert err.message == "url is invalid"
+    assert err.errors == {"base": ["url is invalid"]}
