@@ -181,6 +181,15 @@ async def test_ten_thousand_uuids_complete(fake: FakeDetectAPI) -> None:
     assert [o.uuid for o in outcomes] == uuids
 
 
+async def test_ten_thousand_waits_complete(fake: FakeDetectAPI) -> None:
+    """Waiting on 10,000 uuids (each processing once, then done) finishes in one run."""
+    uuids = [fake.add_detection(polls_to_complete=1) for _ in range(10_000)]
+    async with fake_client(fake, max_concurrency=64) as c:
+        outcomes = await c.wait_for_many(uuids)
+    assert len(outcomes) == 10_000 and all(o.ok and o.result().is_completed for o in outcomes)
+    assert len(fake.requests) == 20_000
+
+
 async def test_early_break_cancels_every_worker(fake: FakeDetectAPI, client: DetectClient) -> None:
     """Leaving `async with ... iter_results` early stops all workers; no task is left."""
     uuids = [fake.add_detection(polls_to_complete=50) for _ in range(40)]
