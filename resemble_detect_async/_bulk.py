@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
+import inspect
 import logging
 from collections.abc import (
     AsyncIterable,
@@ -83,12 +85,17 @@ class Outcome:
         """Rebuild an outcome written by :meth:`to_dict` (e.g. to resume a JSONL run)."""
         raw = data.get("detection")
         detection = _converter.structure(raw, Detection) if raw is not None else None
-        error = data.get("error")
+        error = error_from_dict(data["error"]) if data.get("error") is not None else None
+        # The detection an error carried is the outcome's detection: put it back.
+        if isinstance(error, errors.DetectionFailedError):
+            error.detection = detection  # type: ignore[assignment]
+        elif isinstance(error, errors.WaitTimeoutError):
+            error.last, error.last_error = detection, None
         return cls(
             index=int(data["index"]),
             uuid=str(data["uuid"]),
             detection=detection,
-            error=error_from_dict(error) if error is not None else None,
+            error=error,
         )
 
 
@@ -104,6 +111,8 @@ _ERROR_DEFAULTS: dict[str, Any] = {
     "error_message": None,
     "request_sent": True,
     "timeout": None,
+    "problems": [],
+    "truncated": False,
 }
 
 
@@ -259,8 +268,10 @@ class _Engine:
     async def _run_job(self, uuid: Any) -> Detection:
         if self.fatal is not None:
             # The key was refused: every other uuid would get the same answer, so do not
-            # send thousands of doomed requests. Each uuid still gets its outcome.
-            raise self.fatal
+            # send thousands of doomed requests. Each uuid still gets its own outcome.
+            error = copy.copy(self.fatal)
+            error.uuid = uuid if isinstance(uuid, str) else None
+            raise error
         return await self.job(uuid)
 
     async def run_worker(self) -> None:
@@ -277,6 +288,8 @@ class _Engine:
                 detection = getattr(exc, "detection", None) or getattr(exc, "last_detection", None)
             self._inflight.pop(job.key, None)
             uuid = job.uuid if isinstance(job.uuid, str) else str(job.uuid)
+            if isinstance(error, errors.ResembleError) and error.uuid is None:
+                error.uuid = uuid  # every outcome's error names its own uuid
             for index in job.indices:
                 if error is None:
                     self.succeeded += 1
@@ -285,17 +298,19 @@ class _Engine:
                 await self.out.put(
                     Outcome(index=index, uuid=uuid, detection=detection, error=error)
                 )
-                self._report()
+                await self._report()
         # Only a worker that ran out of input gets here (cancelled ones do not).
         self.live_workers -= 1
         if self.live_workers == 0:
             await self.out.put(_DONE)
 
-    def _report(self) -> None:
+    async def _report(self) -> None:
         if self.on_progress is None:
             return
         try:
-            self.on_progress(self.progress())
+            result = self.on_progress(self.progress())
+            if inspect.isawaitable(result):
+                await result
         except Exception:  # a broken progress bar must not lose results
             log.exception("on_progress callback raised; continuing")
 

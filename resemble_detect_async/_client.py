@@ -203,8 +203,8 @@ class DetectClient:
     aclose = close
 
     def __del__(self, _warn: Callable[..., None] = warnings.warn) -> None:
-        # Without `async with` or close(), aiohttp's session would leak with a vague
-        # "Unclosed client session"; say which object leaked and how to fix it.
+        # Without `async with` or close(), aiohttp's session leaks and aiohttp warns a vague
+        # "Unclosed client session"; add a warning that names the object and the fix.
         session = getattr(self, "_session", None)
         if getattr(self, "_owns_session", False) and session is not None and not session.closed:
             _warn(
@@ -315,6 +315,7 @@ class DetectClient:
         check_option_names(options, DetectionOptions, where="create_detection")
         checked = _sansio.detection_options(wait_for_intelligence=wait_for_intelligence, **options)
         media = media_file(file, filename=filename) if file is not None else None
+        _sansio.check_intake(url=url, media=media, media_token=media_token, options=checked)
         if (
             media is not None
             and media.size is not None

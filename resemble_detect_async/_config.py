@@ -1,8 +1,8 @@
 """Frozen configuration: timeouts, the retry policy, the poll policy and the clock.
 
-Every number here has a reason written next to it; ``docs/waiting.md`` explains the
-defaults at length. Policies are plain values, so a test passes ``RetryPolicy.no_wait()``
-or ``PollPolicy.no_wait()`` instead of patching anything.
+``docs/waiting.md`` explains the defaults and the reasoning behind each. Policies are
+plain values, so a test passes ``RetryPolicy.no_wait()`` or ``PollPolicy.no_wait()``
+instead of patching anything.
 """
 
 from __future__ import annotations
@@ -64,8 +64,9 @@ def _optional_positive(_: object, attribute: attrs.Attribute[Any], value: float 
 class Timeouts:
     """HTTP timeouts for one request attempt, in seconds.
 
-    ``connect``: opening the TCP/TLS connection. ``read``: waiting between bytes of the
-    answer; Detect answers GETs in well under a second, so 60 s only trips on a dead peer.
+    ``connect``: opening the TCP/TLS connection. ``read``: the longest silence while
+    waiting for an answer; a GET or a create without ``Prefer: wait`` does no analysis while
+    you wait, so 60 s (Resemble's own MCP server uses the same) only trips on a dead peer.
     ``wait_read``: the read timeout for ``Prefer: wait`` submissions, which hold the
     connection until the analysis ends (SPEC §3.3: the server's own limit is undocumented,
     so we allow 10 minutes and document polling as the better path for long media).
@@ -84,15 +85,21 @@ class RetryPolicy:
     """How the single retry layer retries one request.
 
     Only idempotent requests (GET, DELETE) are retried on timeouts, dropped connections,
-    408, 429 and 5xx. Creating requests (POST /detect, /detect/batch, /secure_uploads) are
-    retried only when the connection could not even be opened, because a retry after that
-    could bill a second detection.
+    408, 429 and 5xx (except 501/505). Creating requests (POST /detect, /detect/batch,
+    /secure_uploads) are retried only when the connection could not even be opened,
+    because a retry after that could bill a second detection.
 
     Waits grow exponentially from ``initial`` by ``multiplier`` up to ``max_wait`` with full
     jitter (a random wait between 0 and the cap, which spreads many clients best), except
-    that a ``Retry-After`` from the server is honoured as given. ``attempts`` bounds the
-    tries (first one included); ``timeout`` bounds the total time spent on one request
-    across its retries (None: no bound beyond ``attempts``).
+    that a ``Retry-After`` from the server is honoured as given, up to ``max_retry_after``;
+    a longer one is raised as :class:`RateLimitError` for the caller to decide, and no 429
+    pauses the client for longer than that. ``attempts`` bounds the tries (first one
+    included); ``timeout`` bounds the total time spent on one request across its retries
+    (None: no bound beyond ``attempts``).
+
+    Defaults: 5 attempts at 0.5, 1, 2, 4 s (before jitter) ride out a blip of a few
+    seconds; 30 s caps one wait; 120 s bounds one call so a dead API surfaces as an error
+    within two minutes; 60 s for ``Retry-After`` stays inside that bound.
     """
 
     attempts: int = attrs.field(default=5)
@@ -102,7 +109,7 @@ class RetryPolicy:
     timeout: float | None = attrs.field(default=120.0, validator=_optional_positive)
     jitter: bool = True
     respect_retry_after: bool = True
-    max_retry_after: float = attrs.field(default=300.0, validator=_non_negative)
+    max_retry_after: float = attrs.field(default=60.0, validator=_non_negative)
 
     @attempts.validator
     def _check_attempts(self, _: attrs.Attribute[int], value: int) -> None:
@@ -128,16 +135,17 @@ class PollPolicy:
 
     The first poll happens at once (the detection may already be done); then the interval
     starts at ``initial`` and grows by ``multiplier`` up to ``max_interval``. Each interval
-    is scaled by a random factor in ``[1 - jitter, 1 + jitter]`` so that thousands of
-    waiters started together do not poll in lockstep. Defaults follow SPEC §18: typical
-    detections finish in 10–60 s, Resemble's own skill polls every 2 s backing off to 10 s
-    and asks never to poll faster than once per second.
+    is stretched by a random factor in ``[1, 1 + jitter]`` so that thousands of waiters
+    started together do not poll in lockstep, without ever polling faster than
+    ``initial``. Defaults follow SPEC §18: detections typically finish in 10–60 s;
+    Resemble's own skill polls every 2 s backing off to 10 s and asks never to poll faster
+    than once per second; §18.5 suggests 2 s × 1.5 up to 10 s.
 
     ``timeout`` is the overall deadline of one wait, separate from HTTP timeouts; None
     means wait forever. 15 minutes covers long videos while still surfacing a stuck job.
     """
 
-    initial: float = attrs.field(default=1.5, validator=_non_negative)
+    initial: float = attrs.field(default=2.0, validator=_non_negative)
     multiplier: float = attrs.field(default=1.5, validator=_positive)
     max_interval: float = attrs.field(default=10.0, validator=_non_negative)
     jitter: float = attrs.field(default=0.2)

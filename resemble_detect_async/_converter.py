@@ -337,6 +337,10 @@ _register_exact(str | m.IntelligenceDescription | None, _description)
 _OVERRIDES: dict[type, dict[str, Any]] = {
     m.VideoNode: {"certainty_percent": override(rename="certainty (%)", struct_hook=_percent)},
     m.Detection: {"uuid": override(struct_hook=_required_id)},
+    # Intelligence confidences are 0-100 (SPEC §4.2): "90%" means 90 here, not 0.9.
+    m.Fraud: {"confidence": override(struct_hook=_percent)},
+    m.Liveness: {"confidence": override(struct_hook=_percent)},
+    m.DigitallyAltered: {"confidence": override(struct_hook=_percent)},
     m.Batch: {"uuid": override(struct_hook=_required_id)},
 }
 # Older names read when the current name is absent (SPEC §16): {class: {old: attribute}}.

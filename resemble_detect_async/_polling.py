@@ -31,10 +31,14 @@ _rng = random.Random()
 
 
 def jittered(interval: float, jitter: float) -> float:
-    """Scale ``interval`` by a random factor in [1 - jitter, 1 + jitter]."""
+    """Stretch ``interval`` by a random factor in [1, 1 + jitter].
+
+    Jitter only lengthens, so the interval never drops below the policy's floor (SPEC §15
+    suggests keeping polls at least 2 s apart).
+    """
     if jitter <= 0 or interval <= 0:
         return interval
-    return interval * _rng.uniform(1.0 - jitter, 1.0 + jitter)
+    return interval * _rng.uniform(1.0, 1.0 + jitter)
 
 
 async def _poll(
@@ -146,18 +150,26 @@ async def wait_for_result(
     wait_for_intelligence: bool,
     experts: bool = False,
 ) -> Detection:
-    """Poll until terminal; return a completed detection or raise DetectionFailedError."""
+    """Poll until terminal; return a completed detection or raise DetectionFailedError.
+
+    With ``experts`` and ``wait_for_intelligence`` together, polling runs without
+    ``experts`` (whose list form only holds finished results, so it cannot say whether
+    intelligence is still running, SPEC §4.1) and the final state is fetched with it.
+    """
+    poll_experts = experts and not wait_for_intelligence
     states = watch(
         client,
         uuid,
         timeout=timeout,
         poll=poll,
         wait_for_intelligence=wait_for_intelligence,
-        experts=experts,
+        experts=poll_experts,
     )
     last = await _last_state(states, on_update)
     if last.is_failed:
         raise errors.DetectionFailedError(last)
+    if experts and not poll_experts:
+        last = await client._get_detection(last.uuid, experts=True)
     return last
 
 

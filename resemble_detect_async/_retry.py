@@ -15,7 +15,7 @@ import backoff
 
 from . import errors
 from ._config import Clock, RetryPolicy
-from ._sansio import RETRYABLE_STATUSES, Request
+from ._sansio import Request, is_retryable_status
 
 __all__ = ["is_retryable", "send_with_retries"]
 
@@ -26,7 +26,8 @@ T = TypeVar("T")
 def is_retryable(error: BaseException, *, idempotent: bool) -> bool:
     """May a request be sent again after ``error``?
 
-    Idempotent requests (GET, DELETE): on transport errors, on 408, 429 and 5xx, and on a
+    Idempotent requests (GET, DELETE): on transport errors, on 408, 429 and 5xx (but 501
+    and 505, which a retry cannot fix), and on a
     2xx body that is not JSON at all (cut off on the way).
     Creating requests (every POST here may bill a detection): only when the connection
     could not be opened, i.e. the request provably never reached the server.
@@ -34,7 +35,7 @@ def is_retryable(error: BaseException, *, idempotent: bool) -> bool:
     if isinstance(error, errors.TransportError):
         return idempotent or not error.request_sent
     if isinstance(error, errors.APIStatusError):
-        return idempotent and error.status in RETRYABLE_STATUSES
+        return idempotent and is_retryable_status(error.status)
     if isinstance(error, errors.ResponseValidationError):
         return idempotent and error.truncated
     return False
@@ -88,7 +89,9 @@ async def send_with_retries(
             else:
                 wait = next_wait()
             if isinstance(exc, errors.APIStatusError) and exc.status == 429:
-                pause_all(wait)
+                # Hold everyone, but never longer than we would wait ourselves: a server
+                # asking for an hour gets a RateLimitError for the caller to decide.
+                pause_all(min(wait, policy.max_retry_after))
             if not is_retryable(exc, idempotent=request.idempotent) or tries >= policy.attempts:
                 raise
             now = clock.monotonic()

@@ -40,7 +40,14 @@ BATCH_MAX_FILES = 50  # SPEC §7
 BATCH_MAX_BYTES = 500 * MB  # SPEC §7
 PAGE_SIZE_MIN, PAGE_SIZE_MAX = 10, 1000  # SPEC §5
 
-RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504, 520, 521, 522, 523, 524, 529})
+NOT_RETRYABLE_5XX = frozenset({501, 505})  # "not implemented"/"HTTP version": a retry cannot help
+
+
+def is_retryable_status(status: int) -> bool:
+    """408, 429 and every 5xx except 501 and 505."""
+    return status in (408, 429) or (500 <= status <= 599 and status not in NOT_RETRYABLE_5XX)
+
+
 REQUEST_ID_HEADERS = ("x-request-id", "request-id", "x-amzn-requestid", "x-correlation-id")
 
 
@@ -127,11 +134,14 @@ def check_base_url(base_url: str, *, allow_insecure_http: bool) -> str:
     return base_url.rstrip("/")
 
 
-def _check_http_url(value: str, what: str) -> str:
+def _check_http_url(value: str, what: str, *, https_only: bool = False) -> str:
     parts = urlsplit(value) if isinstance(value, str) else None
-    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+    schemes = ("https",) if https_only else ("http", "https")
+    if parts is None or parts.scheme not in schemes or not parts.hostname:
+        kind = "a public https:// URL" if https_only else "an absolute http(s) URL"
         raise errors.InvalidRequestError(
-            f"{what} must be an absolute http(s) URL (the API fetches it itself), got {value!r}"
+            f"{what} must be {kind} (the API fetches it itself), got {value!r}"
+            + ("; for private or local media use upload_media() / file=" if https_only else "")
         )
     return value
 
@@ -250,15 +260,17 @@ def form_value(value: Any) -> str:
 # --- request builders ----------------------------------------------------------------------
 
 
-def create_detection(
+def check_intake(
     *,
     url: str | None,
     media: MediaFile | None,
     media_token: str | None,
     options: Mapping[str, Any],
-    wait: bool,
-) -> Request:
-    """POST /detect with exactly one intake (SPEC §3.1): JSON for url/token, multipart for file."""
+) -> None:
+    """Exactly one intake (SPEC §3.1), and the watermark source limit (SPEC §3.2).
+
+    Runs before anything is sent, including the secure upload of a large file.
+    """
     given = [
         name
         for name, value in (("url", url), ("file", media), ("media_token", media_token))
@@ -269,20 +281,33 @@ def create_detection(
             "create_detection needs exactly one of url=, file= or media_token= "
             f"(got {', '.join(given) if given else 'none'})"
         )
+    if (
+        options.get("detect_watermark")
+        and media is not None
+        and media.size is not None
+        and media.size > WATERMARK_MAX_BYTES
+    ):
+        raise errors.InvalidRequestError(
+            f"{media.filename} is over the 200 MB source limit of detect_watermark"
+        )
+
+
+def create_detection(
+    *,
+    url: str | None,
+    media: MediaFile | None,
+    media_token: str | None,
+    options: Mapping[str, Any],
+    wait: bool,
+) -> Request:
+    """POST /detect with exactly one intake (SPEC §3.1): JSON for url/token, multipart for file."""
+    check_intake(url=url, media=media, media_token=media_token, options=options)
     headers = {"Prefer": "wait"} if wait else {}
     if media is not None:
         if media.size is not None and media.size > DIRECT_UPLOAD_MAX_BYTES:
             raise errors.InvalidRequestError(
                 f"{media.filename} is {media.size} bytes, over the 150 MB direct-upload limit: "
                 "upload it with upload_media() and pass media_token="
-            )
-        if (
-            options.get("detect_watermark")
-            and media.size is not None
-            and media.size > WATERMARK_MAX_BYTES
-        ):
-            raise errors.InvalidRequestError(
-                f"{media.filename} is over the 200 MB source limit of detect_watermark"
             )
         form = {key: form_value(value) for key, value in options.items()}
         return Request(
@@ -295,7 +320,7 @@ def create_detection(
         )
     body: dict[str, Any] = {}
     if url is not None:
-        body["url"] = _check_http_url(url, "url")
+        body["url"] = _check_http_url(url, "url", https_only=True)  # SPEC §3.1
     else:
         if not isinstance(media_token, str) or not media_token.strip():
             raise errors.InvalidRequestError(

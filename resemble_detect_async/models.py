@@ -57,8 +57,9 @@ _NO_EXTRA: Mapping[str, Any] = {}
 class _LenientEnum(enum.StrEnum):
     """A string enum that reads values case-insensitively and falls back to ``UNKNOWN``.
 
-    The original string always survives in the model's ``raw``/``extra`` data, so falling
-    back loses nothing; it only keeps an unexpected value from crashing a parse.
+    The original string always survives in the enclosing Detection's or Batch's ``raw``
+    item, so falling back loses nothing; it only keeps an unexpected value from crashing a
+    parse.
     """
 
     @classmethod
@@ -352,7 +353,7 @@ class AudioSourceTracing:
 
 @attrs.frozen(kw_only=True)
 class Fraud:
-    """``description.fraud``; ``confidence`` is 0–100."""
+    """``description.fraud``; ``confidence`` is in percent, 0–100."""
 
     type: str | None = None
     confidence: float | None = None
@@ -362,7 +363,10 @@ class Fraud:
 
 @attrs.frozen(kw_only=True)
 class Liveness:
-    """``description.liveness``: ``real_person`` / ``not_real_person`` / ``inconclusive``."""
+    """``description.liveness``: ``real_person`` / ``not_real_person`` / ``inconclusive``.
+
+    ``confidence`` is read in percent units, like ``fraud.confidence``.
+    """
 
     assessment: str | None = None
     confidence: float | None = None
@@ -372,7 +376,7 @@ class Liveness:
 
 @attrs.frozen(kw_only=True)
 class DigitallyAltered:
-    """``description.digitally_altered``."""
+    """``description.digitally_altered``; ``confidence`` is read in percent units."""
 
     detected: bool | None = None
     confidence: float | None = None

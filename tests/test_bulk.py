@@ -341,3 +341,42 @@ async def test_bad_key_fails_every_outcome_without_flooding(fake: FakeDetectAPI)
     assert len(outcomes) == 200
     assert all(isinstance(o.error, AuthenticationError) for o in outcomes)
     assert len(fake.requests) <= 4
+
+
+async def test_bad_key_outcomes_name_their_own_uuid(fake: FakeDetectAPI) -> None:
+    """After a 401 stops the run, each outcome's error names that outcome's uuid."""
+    uuids = [fake.add_detection(polls_to_complete=0) for _ in range(10)]
+    async with fake_client(fake, api_key="wrong-key") as c:
+        outcomes = await c.fetch_many(uuids, concurrency=1)
+    assert [getattr(o.error, "uuid", None) for o in outcomes] == uuids
+
+
+async def test_async_progress_callback_is_awaited(
+    fake: FakeDetectAPI, client: DetectClient
+) -> None:
+    """An async on_progress callback is awaited for every outcome."""
+    uuids = [fake.add_detection(polls_to_complete=0) for _ in range(4)]
+    seen: list[int] = []
+
+    async def progress(p: Progress) -> None:
+        seen.append(p.done)
+
+    await client.fetch_many(uuids, on_progress=progress)
+    assert seen == [1, 2, 3, 4]
+
+
+async def test_failed_and_timed_out_errors_round_trip_with_their_detection(
+    fake: FakeDetectAPI, clock: FakeClock
+) -> None:
+    """from_dict puts the detection back on DetectionFailedError and WaitTimeoutError."""
+    bad = fake.add_detection(polls_to_complete=0, outcome="failed", error_message="corrupt")
+    slow = fake.add_detection(polls_to_complete=10**9)
+    async with fake_client(fake, clock=clock) as c:
+        outcomes = await c.wait_for_many([bad, slow], poll=PollPolicy(initial=1), timeout=5)
+    back = [Outcome.from_dict(json.loads(json.dumps(o.to_dict()))) for o in outcomes]
+    failed, timed_out = back[0].error, back[1].error
+    assert isinstance(failed, DetectionFailedError)
+    assert failed.detection is not None and failed.detection.error_message == "corrupt"
+    assert failed.uuid == bad
+    assert isinstance(timed_out, WaitTimeoutError)
+    assert timed_out.last_detection is not None and timed_out.uuid == slow

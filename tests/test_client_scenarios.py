@@ -270,3 +270,42 @@ async def test_timeout_on_a_hanging_server(fake: FakeDetectAPI) -> None:
     ) as c:
         with pytest.raises(APITimeoutError):
             await c.get_detection(uuid)
+
+
+async def test_intake_is_checked_before_a_large_upload(
+    fake: FakeDetectAPI, client: DetectClient, tmp_path: Path
+) -> None:
+    """Two intakes with a >150 MB file fail before anything (even the secure upload) is sent."""
+    big = tmp_path / "long.wav"
+    with big.open("wb") as handle:
+        handle.truncate(151 * MB)
+    with pytest.raises(InvalidRequestError, match="got url, file"):
+        await client.create_detection(url="https://example.com/a.wav", file=big)
+    with pytest.raises(InvalidRequestError, match="200 MB"):
+        with big.open("r+b") as handle:
+            handle.truncate(201 * MB)
+        await client.create_detection(file=big, detect_watermark=True)
+    assert fake.requests == []
+
+
+async def test_url_must_be_https(fake: FakeDetectAPI, client: DetectClient) -> None:
+    """The API fetches `url` itself and documents it as public HTTPS (SPEC §3.1)."""
+    with pytest.raises(InvalidRequestError, match="https"):
+        await client.create_detection(url="http://example.com/a.wav")
+    assert fake.requests == []
+
+
+async def test_experts_with_wait_for_intelligence(
+    fake: FakeDetectAPI, client: DetectClient
+) -> None:
+    """Waiting for intelligence with experts=True still waits, then returns the experts list."""
+    uuid = fake.add_detection(polls_to_complete=0, intelligence=True, intelligence_polls=2)
+    (outcome,) = [
+        o
+        async for o in client.iter_results(
+            [uuid], wait=True, experts=True, wait_for_intelligence=True
+        )
+    ]
+    detection = outcome.result()
+    assert isinstance(detection.intelligence, tuple) and len(detection.intelligence) == 1
+    assert fake.detections[uuid].intelligence_status == "completed"

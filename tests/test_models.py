@@ -2327,3 +2327,22 @@ def test_raw_does_not_affect_equality() -> None:
 def test_seconds_suffix_reads_as_seconds(wire: str) -> None:
     """Durations sent with a seconds unit ("5.2s") read as the number of seconds."""
     assert structure_detection(_body(duration=wire)).duration == 5.2
+
+
+def test_intelligence_confidences_stay_in_percent() -> None:
+    """Fraud/liveness confidences are 0-100: "90%" reads as 90, not 0.9."""
+    description = {
+        "fraud": {"type": "vishing", "confidence": "90%"},
+        "liveness": {"assessment": "real_person", "confidence": "85"},
+        "digitally_altered": {"detected": "false", "confidence": 12},
+    }
+    det = structure_detection(
+        _body(intelligence={"status": "completed", "description": description})
+    )
+    assert isinstance(det.intelligence, Intelligence)
+    structured = det.intelligence.description
+    assert isinstance(structured, IntelligenceDescription)
+    assert structured.fraud is not None and structured.fraud.confidence == 90.0
+    assert structured.liveness is not None and structured.liveness.confidence == 85.0
+    assert structured.digitally_altered is not None
+    assert structured.digitally_altered.detected is False

@@ -296,3 +296,34 @@ def test_bucket_validation() -> None:
     """A non-positive rate is refused."""
     with pytest.raises(ValueError, match="rate"):
         TokenBucket(0, clock=FakeClock())
+
+
+@pytest.mark.parametrize(
+    ("status", "retried"), [(501, False), (505, False), (599, True), (520, True)]
+)
+async def test_which_5xx_are_retried(status: int, retried: bool) -> None:
+    """Every 5xx is retried on GET except 501 and 505, which a retry cannot fix."""
+    script = Script(status_error(status))
+    if retried:
+        assert (await run(script))[0] == "ok"
+    else:
+        with pytest.raises(errors.ServerError):
+            await run(script)
+    assert script.calls == (2 if retried else 1)
+
+
+async def test_a_huge_retry_after_never_freezes_the_client() -> None:
+    """Retry-After: 3600 is raised to the caller and pauses the client at most max_retry_after."""
+    script = Script(status_error(429, retry_after=3600))
+    with pytest.raises(errors.RateLimitError):
+        _, _ = await run(script, policy=RetryPolicy(max_retry_after=60))
+    pauses: list[float] = []
+    with pytest.raises(errors.RateLimitError):
+        await send_with_retries(
+            Script(status_error(429, retry_after=3600)),
+            request=GET,
+            policy=RetryPolicy(max_retry_after=60),
+            clock=FakeClock(),
+            pause_all=pauses.append,
+        )
+    assert pauses == [60.0]

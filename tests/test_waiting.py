@@ -113,31 +113,23 @@ async def test_intervals_grow_to_the_cap(
 
 
 async def test_default_policy_follows_spec_guidance() -> None:
-    """Defaults: start 1.5 s, x1.5, cap 10 s, 15 min deadline (SPEC §18)."""
+    """Defaults: start 2 s, x1.5, cap 10 s, +0-20 % jitter, 15 min deadline (SPEC §18.5)."""
     policy = PollPolicy()
-    first = [next(policy.intervals()) for _ in range(1)]
-    assert first == [1.5] and policy.max_interval == 10.0 and policy.timeout == 900.0
+    assert (policy.initial, policy.multiplier, policy.max_interval) == (2.0, 1.5, 10.0)
+    assert (policy.jitter, policy.timeout) == (0.2, 900.0)
     schedule = policy.intervals()
-    assert [round(next(schedule), 3) for _ in range(7)] == [
-        1.5,
-        2.25,
-        3.375,
-        5.062,
-        7.594,
-        10.0,
-        10.0,
-    ]
+    assert [round(next(schedule), 3) for _ in range(6)] == [2.0, 3.0, 4.5, 6.75, 10.0, 10.0]
 
 
 async def test_jitter_spreads_waiters(fake: FakeDetectAPI, clock: FakeClock) -> None:
-    """Waiters started together sleep different, bounded intervals (no lockstep)."""
+    """Waiters started together sleep different intervals, never below the floor."""
     uuids = [fake.add_detection(polls_to_complete=1) for _ in range(40)]
     policy = PollPolicy(initial=2.0, jitter=0.25)
     async with fake_client(fake, clock=clock, poll=policy) as c:
         outcomes = await c.wait_for_many(uuids)
     assert all(o.ok for o in outcomes)
     assert len(clock.sleeps) == 40
-    assert all(1.5 <= s <= 2.5 for s in clock.sleeps)
+    assert all(2.0 <= s <= 2.5 for s in clock.sleeps)  # jitter only lengthens
     assert len({round(s, 6) for s in clock.sleeps}) > 30
 
 
@@ -252,4 +244,4 @@ async def test_time_based_completion_on_virtual_time(clock: FakeClock) -> None:
         det = await c.create_and_wait(url="https://example.com/a.wav")
     assert det.is_completed
     assert 30 <= clock.now <= 40
-    assert clock.sleeps[:3] == [1.5, 2.25, 3.375]
+    assert clock.sleeps[:3] == [2.0, 3.0, 4.5]
