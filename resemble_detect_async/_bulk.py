@@ -33,6 +33,7 @@ from collections.abc import (
 )
 from types import TracebackType
 from typing import Any
+from uuid import UUID
 
 import attrs
 
@@ -227,6 +228,10 @@ class _Engine:
             raise errors.InvalidRequestError(
                 "uuids must be a list (or iterable) of uuids, not one string"
             )
+        elif not isinstance(uuids, Iterable):
+            raise errors.InvalidRequestError(
+                f"uuids must be a list or (async) iterable of uuids, got {type(uuids).__name__}"
+            )
         else:
             self._sync_jobs = None
             self._source = _as_async(uuids)
@@ -316,6 +321,9 @@ class _Engine:
 
 
 def _key(uuid: Any) -> Any:
+    """Dedup key: a uuid.UUID and its string are the same detection."""
+    if isinstance(uuid, UUID):
+        return str(uuid)
     try:
         hash(uuid)
     except TypeError:

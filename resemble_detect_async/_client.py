@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import math
 import os
 import sys
 import warnings
@@ -48,6 +50,52 @@ def _version() -> str:
         return version("resemble-detect-async")
     except PackageNotFoundError:  # running from a source tree
         return "0+unknown"
+
+
+def _check_settings(
+    *,
+    session: object,
+    timeouts: object,
+    retry: object,
+    poll: object,
+    max_concurrency: object,
+    rate_limit: object,
+    rate_limiter: object,
+    clock: object,
+) -> None:
+    """Refuse settings of the wrong type or range at construction, not at first use."""
+    for name, value, cls in (
+        ("session", session, aiohttp.ClientSession),
+        ("timeouts", timeouts, Timeouts),
+        ("retry", retry, RetryPolicy),
+        ("poll", poll, PollPolicy),
+    ):
+        if value is not None and not isinstance(value, cls):
+            raise errors.ConfigurationError(
+                f"{name} must be a {cls.__name__}, got {type(value).__name__}"
+            )
+    if (
+        isinstance(max_concurrency, bool)
+        or not isinstance(max_concurrency, int)
+        or max_concurrency < 1
+    ):
+        raise errors.ConfigurationError(
+            f"max_concurrency must be a whole number >= 1, got {max_concurrency!r}"
+        )
+    if rate_limit is not None and (
+        isinstance(rate_limit, bool)
+        or not isinstance(rate_limit, int | float)
+        or not math.isfinite(rate_limit)
+        or rate_limit <= 0
+    ):
+        raise errors.ConfigurationError(
+            f"rate_limit must be a positive number of requests per second, or None; "
+            f"got {rate_limit!r}"
+        )
+    if rate_limiter is not None and not isinstance(rate_limiter, RateLimiter):
+        raise errors.ConfigurationError("rate_limiter must have acquire() and pause(seconds)")
+    if clock is not None and not (hasattr(clock, "monotonic") and hasattr(clock, "sleep")):
+        raise errors.ConfigurationError("clock must have monotonic() and async sleep(seconds)")
 
 
 class _Secret:
@@ -115,6 +163,8 @@ class DetectClient:
         user_agent: str | None = None,
     ) -> None:
         key = api_key if api_key is not None else os.environ.get("RESEMBLE_API_KEY")
+        if key is not None and not isinstance(key, str):
+            raise errors.ConfigurationError(f"api_key must be a string, got {type(key).__name__}")
         if key is None or not key.strip():
             raise errors.ConfigurationError(
                 "no API key: pass api_key= or set RESEMBLE_API_KEY (keys are on "
@@ -125,6 +175,18 @@ class DetectClient:
         if any(ch in key for ch in "\r\n\x00") or not key.isprintable():
             raise errors.ConfigurationError("the API key contains control characters; check it")
         url = base_url or os.environ.get("RESEMBLE_BASE_URL") or DEFAULT_BASE_URL
+        if not isinstance(url, str):
+            raise errors.ConfigurationError(f"base_url must be a string, got {type(url).__name__}")
+        _check_settings(
+            session=session,
+            timeouts=timeouts,
+            retry=retry,
+            poll=poll,
+            max_concurrency=max_concurrency,
+            rate_limit=rate_limit,
+            rate_limiter=rate_limiter,
+            clock=clock,
+        )
         self._base_url = _sansio.check_base_url(url, allow_insecure_http=allow_insecure_http)
         self._authorization = _Secret(f"Bearer {key}")
         self._session = session
@@ -207,13 +269,14 @@ class DetectClient:
         # "Unclosed client session"; add a warning that names the object and the fix.
         session = getattr(self, "_session", None)
         if getattr(self, "_owns_session", False) and session is not None and not session.closed:
-            _warn(
+            message = (
                 "DetectClient was not closed: use `async with DetectClient() as client:` or "
-                "`await client.close()` when done",
-                ResourceWarning,
-                source=self,
-                stacklevel=2,
+                "`await client.close()` when done"
             )
+            _warn(message, ResourceWarning, source=self, stacklevel=2)
+            # ResourceWarnings are hidden by default; a log line is not.
+            with contextlib.suppress(Exception):  # logging may be torn down at exit
+                log.warning(message)
 
     def _get_transport(self) -> Transport:
         if self._closed:
@@ -242,12 +305,18 @@ class DetectClient:
 
     async def _send(self, request: _sansio.Request, *, deadline: float | None = None) -> Any:
         """Send ``request`` through the gate and the retry layer; return the parsed body."""
-        transport = self._get_transport()
+        self._get_transport()  # fail fast when closed, before waiting for a slot
+        tries = 0
 
         async def attempt() -> Any:
+            nonlocal tries
+            tries += 1
             async with self._gate.slot():
-                response = await transport.send(request)
+                response = await self._get_transport().send(request)
             body = _sansio.parse_body(response.body, response.headers)
+            if request.method == "DELETE" and response.status == 404 and tries > 1:
+                # An earlier attempt deleted it and its answer was lost: the goal is reached.
+                return {"success": True, "message": "deleted (by an earlier attempt)"}
             if response.status >= 300 or not _sansio.is_success_body(body):
                 raise _sansio.error_for_status(
                     response.status,
@@ -256,7 +325,10 @@ class DetectClient:
                     method=request.method,
                     path=request.path,
                 )
-            if response.body and isinstance(body, str):
+            if (response.body and isinstance(body, str)) or (
+                request.method == "GET" and body is None
+            ):
+                # Not JSON (or nothing) where JSON must be: cut off on the way, most likely.
                 raise errors.ResponseValidationError(
                     f"{request.method} {request.path} answered {response.status} with a body "
                     "that is not JSON (truncated?)",
@@ -313,6 +385,8 @@ class DetectClient:
                 :meth:`list_detections` before submitting again.
         """
         check_option_names(options, DetectionOptions, where="create_detection")
+        if not isinstance(wait, bool):
+            raise errors.InvalidRequestError(f"wait must be True or False, got {wait!r}")
         checked = _sansio.detection_options(wait_for_intelligence=wait_for_intelligence, **options)
         media = media_file(file, filename=filename) if file is not None else None
         _sansio.check_intake(url=url, media=media, media_token=media_token, options=checked)
@@ -336,13 +410,24 @@ class DetectClient:
             InvalidRequestError: ``uuid`` is not a valid Detect uuid (nothing is sent).
             NotFoundError: no such detection for this team.
         """
+        if not isinstance(experts, bool):
+            raise errors.InvalidRequestError(f"experts must be True or False, got {experts!r}")
         return await self._get_detection(uuid, experts=experts)
 
     async def _get_detection(
         self, uuid: str, *, experts: bool = False, deadline: float | None = None
     ) -> Detection:
         request = _sansio.get_detection(uuid, experts=experts)
-        return _converter.structure_detection(await self._send(request, deadline=deadline))
+        body = await self._send(request, deadline=deadline)
+        detection = _converter.structure_detection(body)
+        if detection.uuid.lower() != str(uuid).lower():
+            raise errors.ResponseValidationError(
+                f"asked for detection {uuid} but the API answered with {detection.uuid}",
+                path="$.item.uuid",
+                body=body,
+                uuid=str(uuid),
+            )
+        return detection
 
     def list_detections(self, page: int | None = None, *, page_size: int = 100) -> DetectionPager:
         """List the team's detections (GET /detect).
@@ -351,8 +436,9 @@ class DetectClient:
         ``async for detection in client.list_detections()`` walks every page from ``page``
         (default 1). ``page_size`` must be 10–1000 (SPEC §5).
         """
-        _sansio.list_detections(page=page or 1, page_size=page_size)  # validate eagerly
-        return DetectionPager(self._fetch_page, start=page or 1, page_size=page_size)
+        start = 1 if page is None else page
+        _sansio.list_detections(page=start, page_size=page_size)  # validate eagerly
+        return DetectionPager(self._fetch_page, start=start, page_size=page_size)
 
     async def _fetch_page(self, page: int, page_size: int) -> Page:
         request = _sansio.list_detections(page=page, page_size=page_size)
@@ -403,7 +489,9 @@ class DetectClient:
         """
         check_option_names(options, BatchOptions, where="create_batch")
         checked = _sansio.batch_options(**options)
-        if isinstance(files, str | bytes | os.PathLike):
+        if isinstance(files, str | bytes | os.PathLike) or not (
+            files is None or isinstance(files, Sequence)
+        ):
             raise errors.InvalidRequestError(
                 "files must be a list of files; for one archive use zip_file="
             )
@@ -427,8 +515,25 @@ class DetectClient:
     def _timeout(
         self, timeout: Timeout, poll: PollPolicy | None
     ) -> tuple[float | None, PollPolicy]:
+        """The effective deadline and poll policy of one wait, checked."""
+        if poll is not None and not isinstance(poll, PollPolicy):
+            raise errors.InvalidRequestError(
+                f"poll must be a PollPolicy, got {type(poll).__name__}"
+            )
         policy = poll or self._poll
-        return (policy.timeout if isinstance(timeout, _Default) else timeout), policy
+        if isinstance(timeout, _Default):
+            return policy.timeout, policy
+        if timeout is not None and (
+            isinstance(timeout, bool)
+            or not isinstance(timeout, int | float)
+            or not math.isfinite(timeout)
+            or timeout <= 0
+        ):
+            raise errors.InvalidRequestError(
+                "timeout must be a positive number of seconds, or None to wait forever; "
+                f"got {timeout!r}"
+            )
+        return timeout, policy
 
     async def wait_for_result(
         self,
@@ -505,6 +610,9 @@ class DetectClient:
         Any error raised after the submission succeeded carries the new detection's
         ``uuid`` (``err.uuid``), so nothing is lost: resume with ``wait_for_result(err.uuid)``.
         """
+        self._timeout(timeout, poll)  # bad wait arguments fail before anything is billed
+        if on_update is not None and not callable(on_update):
+            raise errors.InvalidRequestError("on_update must be callable")
         created = await self.create_detection(
             url, file=file, media_token=media_token, filename=filename, **options
         )
@@ -519,6 +627,9 @@ class DetectClient:
         except errors.ResembleError as exc:
             if exc.uuid is None:
                 exc.uuid = created.uuid
+            raise
+        except Exception as exc:  # e.g. your on_update raised: the detection still exists
+            exc.add_note(f"detection {created.uuid} was created; resume with wait_for_result()")
             raise
 
     # -- many at once --------------------------------------------------------------------
@@ -554,6 +665,21 @@ class DetectClient:
             on_progress: called with a :class:`Progress` after each outcome.
         """
         seconds, policy = self._timeout(timeout, poll)
+        for name, flag in (
+            ("wait", wait),
+            ("experts", experts),
+            ("wait_for_intelligence", wait_for_intelligence),
+        ):
+            if not isinstance(flag, bool):
+                raise errors.InvalidRequestError(f"{name} must be True or False, got {flag!r}")
+        if concurrency is not None and (
+            isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1
+        ):
+            raise errors.InvalidRequestError(
+                f"concurrency must be a whole number >= 1, got {concurrency!r}"
+            )
+        if on_progress is not None and not callable(on_progress):
+            raise errors.InvalidRequestError("on_progress must be callable")
         if wait:
 
             async def job(uuid: str) -> Detection:
@@ -574,8 +700,6 @@ class DetectClient:
                 return await self._get_detection(uuid, experts=experts)
 
             workers = concurrency or self._gate.max_concurrency
-        if workers < 1:
-            raise errors.InvalidRequestError(f"concurrency must be >= 1, got {workers}")
         return ResultStream(uuids, job, workers=workers, on_progress=on_progress)
 
     async def fetch_many(
@@ -654,16 +778,22 @@ class DetectClient:
         timeout: Timeout = DEFAULT,
         poll: PollPolicy | None = None,
         fetch_results: bool = True,
+        on_update: Callable[[Batch], object] | None = None,
         **options: Unpack[BatchOptions],
     ) -> BatchResult:
         """Submit a batch, wait for it, and fetch its results (see :meth:`wait_for_batch`).
 
         Errors after the submission carry the batch ``uuid``.
         """
+        self._timeout(timeout, poll)  # bad wait arguments fail before anything is billed
         batch = await self.create_batch(files, zip_file=zip_file, **options)
         try:
             return await self.wait_for_batch(
-                batch.uuid, timeout=timeout, poll=poll, fetch_results=fetch_results
+                batch.uuid,
+                timeout=timeout,
+                poll=poll,
+                fetch_results=fetch_results,
+                on_update=on_update,
             )
         except errors.ResembleError as exc:
             if exc.uuid is None:

@@ -85,12 +85,22 @@ class _NoClose(io.RawIOBase):
         return len(data)
 
 
+def _check_filename(name: object, what: str) -> None:
+    """A filename travels in a multipart header: a plain, printable string."""
+    if not isinstance(name, str) or not name.strip():
+        raise InvalidRequestError(f"{what}: filename must be a non-empty string, got {name!r}")
+    if not name.isprintable():
+        raise InvalidRequestError(f"{what}: filename {name!r} contains control characters")
+
+
 def media_file(source: Any, *, filename: str | None = None, what: str = "file") -> MediaFile:
     """Normalise a :data:`FileInput` into a :class:`MediaFile`, or raise InvalidRequestError.
 
     The API infers the media type from the file extension (SPEC §14), so bytes and nameless
     file objects need ``filename=``.
     """
+    if filename is not None:
+        _check_filename(filename, what)
     if isinstance(source, tuple):
         if len(source) != 2 or not isinstance(source[0], str):
             raise InvalidRequestError(f"{what}: a tuple must be (filename, bytes_or_file)")
@@ -102,6 +112,8 @@ def media_file(source: Any, *, filename: str | None = None, what: str = "file") 
                 f"{what} was given as bytes: pass filename= (e.g. 'clip.wav') so the API can "
                 "tell the media type from its extension"
             )
+        if not data:
+            raise InvalidRequestError(f"{what} is empty (0 bytes): nothing to analyse")
         return MediaFile(filename, len(data), data=data)
     if isinstance(source, str | os.PathLike):
         path = Path(os.fspath(source))
@@ -113,21 +125,30 @@ def media_file(source: Any, *, filename: str | None = None, what: str = "file") 
             raise InvalidRequestError(f"{what}: cannot read {str(path)!r}: {exc}") from None
         if not path.is_file():
             raise InvalidRequestError(f"{what}: {str(path)!r} is not a regular file")
-        return MediaFile(filename or path.name, stat.st_size, path=path)
+        if stat.st_size == 0:
+            raise InvalidRequestError(f"{what}: {str(path)!r} is empty (0 bytes)")
+        name = filename or path.name
+        _check_filename(name, what)
+        return MediaFile(name, stat.st_size, path=path)
     if hasattr(source, "read"):
         if isinstance(source, io.TextIOBase):
             raise InvalidRequestError(f"{what}: open the file in binary mode ('rb'), not text mode")
+        if getattr(source, "closed", False):
+            raise InvalidRequestError(f"{what}: the file object is closed")
         name = filename or os.path.basename(str(getattr(source, "name", "") or ""))
         if not name:
             raise InvalidRequestError(
                 f"{what} is a file object without a name: pass filename= (e.g. 'clip.mp4')"
             )
+        _check_filename(name, what)
         size: int | None = None
         start = 0
         if source.seekable():
             start = source.tell()
             size = source.seek(0, io.SEEK_END) - start
             source.seek(start)
+            if size == 0:
+                raise InvalidRequestError(f"{what}: the file object has no data left to read")
         return MediaFile(name, size, fileobj=source, start=start)
     raise InvalidRequestError(
         f"{what} must be a path, bytes, or a binary file object, not {type(source).__name__}"

@@ -35,11 +35,16 @@ class DetectionPager:
     async def pages(self) -> AsyncIterator[Page]:
         """Every page from the start page on."""
         number = self.start
+        previous_first: str | None = None
         while True:
             page = await self._fetch(number, self.page_size)
+            first = page.items[0].uuid if page.items else None
+            if first is not None and first == previous_first:
+                return  # the server ignores `page` and repeats itself: stop, no endless loop
             yield page
             if not page.items or (page.page is not None and page.page != number):
                 return  # empty, or the server answered another page than asked: stop, no loop
+            previous_first = first
             if page.num_pages is not None:
                 if number >= page.num_pages:
                     return

@@ -8,13 +8,14 @@ overall deadline and the interval schedule (see ``PollPolicy``).
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import random
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
 from . import errors
-from ._config import PollPolicy
+from ._config import PollPolicy, SystemClock
 from ._retry import is_retryable
 from ._sansio import validate_uuid
 from .models import Batch, Detection
@@ -41,6 +42,36 @@ def jittered(interval: float, jitter: float) -> float:
     return interval * _rng.uniform(1.0, 1.0 + jitter)
 
 
+class _DeadlinePassed(Exception):
+    """The overall deadline passed while a poll was still queued or in flight."""
+
+
+async def _within_deadline(
+    fetch: Callable[[float | None], Awaitable[S]],
+    deadline: float | None,
+    clock: Any,
+    timeout: float | None,
+) -> S:
+    """Run one poll, cut off shortly after the overall deadline on the real clock.
+
+    A poll can sit behind the rate limiter, a 429 pause or a slow server; the wait must
+    still end near its deadline, not a minute later. The grace (a tenth of the timeout, at
+    most 1 s) lets the last poll, made right at the deadline, finish. A fake clock has no
+    real time to cut off, so there the retry layer's own deadline checks apply alone.
+    """
+    if deadline is None or timeout is None or not isinstance(clock, SystemClock):
+        return await fetch(deadline)
+    grace = min(1.0, 0.1 * timeout)
+    remaining = max(0.0, deadline - clock.monotonic()) + grace
+    try:
+        async with asyncio.timeout(remaining) as scope:
+            return await fetch(deadline)
+    except TimeoutError:
+        if scope.expired():
+            raise _DeadlinePassed from None
+        raise
+
+
 async def _poll(
     fetch: Callable[[float | None], Awaitable[S]],
     done: Callable[[S], bool],
@@ -57,7 +88,11 @@ async def _poll(
     last_error: BaseException | None = None
     while True:
         try:
-            state = await fetch(deadline)
+            state = await _within_deadline(fetch, deadline, clock, timeout)
+        except _DeadlinePassed:
+            raise errors.WaitTimeoutError(
+                uuid, timeout=timeout, last=last, last_error=last_error
+            ) from None
         except errors.ResembleError as exc:
             # Polls are GETs: what the retry layer retries is transient, and after it gave
             # up we keep polling until the deadline. Anything else (404, 401...) ends the wait.

@@ -155,7 +155,11 @@ _MODEL_TYPES = ("image", "talking_head")
 def _check_number(name: str, value: float | None, *, minimum: float = 0.0) -> None:
     if value is None:
         return
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    try:
+        finite = not isinstance(value, bool) and math.isfinite(float(value))
+    except (TypeError, ValueError, OverflowError):
+        finite = False
+    if not finite or not isinstance(value, int | float):
         raise errors.InvalidRequestError(f"{name} must be a number of seconds, got {value!r}")
     if value < minimum:
         raise errors.InvalidRequestError(f"{name} must be >= {minimum}, got {value!r}")
@@ -422,7 +426,7 @@ def parse_body(raw: bytes, headers: Mapping[str, str]) -> Any:
     text = raw.decode("utf-8", errors="replace")
     try:
         return json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or absurdly deep: keep the text
         return text
 
 
@@ -540,4 +544,9 @@ def error_for_status(
 
 def is_success_body(body: Any) -> bool:
     """An envelope whose ``success`` is explicitly false is a failure despite a 2xx status."""
-    return not (isinstance(body, Mapping) and body.get("success") is False)
+    if not isinstance(body, Mapping):
+        return True
+    success = body.get("success")
+    return not (
+        success is False or (isinstance(success, str) and success.strip().lower() == "false")
+    )

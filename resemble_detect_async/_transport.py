@@ -70,14 +70,31 @@ class Transport:
         )
 
     async def send(self, request: Request) -> Response:
-        """One attempt. Raises TransportError subclasses; never an aiohttp exception."""
+        """One attempt. Raises our errors; never an aiohttp exception.
+
+        aiohttp's exceptions are not chained onto ours: some (``ClientResponseError``) carry
+        the request headers, Authorization included, and a chained cause would keep the
+        API key reachable from every error (and every bulk outcome). What they say goes
+        into our message instead.
+        """
+        failure: errors.ResembleError | None = None
+        try:
+            return await self._send(request)
+        except Exception as exc:  # mapped below, outside the except block (no __context__)
+            failure = _map_failure(exc, request)
+            if failure is None:
+                raise
+        raise failure
+
+    async def _send(self, request: Request) -> Response:
         url = self._base_url + request.path
-        headers = {**self._headers, **request.headers}
         kwargs: dict[str, Any] = {
             "params": dict(request.params) or None,
-            "headers": headers,
+            "headers": {**self._headers, **request.headers},
             "timeout": self._timeout(request),
             "allow_redirects": False,
+            # A borrowed session may raise on error statuses by default; we read them ourselves.
+            "raise_for_status": False,
         }
         with ExitStack() as stack:
             if request.form is not None:
@@ -97,42 +114,43 @@ class Transport:
                 kwargs["data"] = form
             elif request.json is not None:
                 kwargs["json"] = request.json
-            try:
-                async with self._session.request(request.method, url, **kwargs) as resp:
-                    body = await resp.read()
-                    return Response(resp.status, resp.headers, body)
-            except _CONNECT_TIMEOUT as exc:
-                raise errors.APITimeoutError(
-                    f"timed out connecting to the API ({exc or 'connect timeout'})",
-                    request_sent=False,
-                    method=request.method,
-                    path=request.path,
-                ) from exc
-            except aiohttp.ClientConnectorError as exc:
-                raise errors.APIConnectionError(
-                    f"could not connect to the API: {exc.os_error or exc}",
-                    request_sent=False,
-                    method=request.method,
-                    path=request.path,
-                ) from exc
-            except TimeoutError as exc:
-                raise errors.APITimeoutError(
-                    f"{request.method} {request.path} timed out waiting for the API",
-                    method=request.method,
-                    path=request.path,
-                ) from exc
-            except aiohttp.InvalidURL as exc:
-                raise errors.ConfigurationError(f"invalid request URL: {exc}") from exc
-            except aiohttp.ClientError as exc:
-                raise errors.APIConnectionError(
-                    f"{request.method} {request.path}: connection failed "
-                    f"({type(exc).__name__}: {exc})",
-                    method=request.method,
-                    path=request.path,
-                ) from exc
-            except OSError as exc:
-                raise errors.APIConnectionError(
-                    f"{request.method} {request.path}: {exc}",
-                    method=request.method,
-                    path=request.path,
-                ) from exc
+            async with self._session.request(request.method, url, **kwargs) as resp:
+                body = await resp.read()
+                return Response(resp.status, resp.headers, body)
+
+
+def _map_failure(exc: Exception, request: Request) -> errors.ResembleError | None:
+    """Our error for an aiohttp/OS failure of one attempt (None: not ours to map)."""
+    where = f"{request.method} {request.path}"
+    kwargs: dict[str, Any] = {"method": request.method, "path": request.path}
+    if isinstance(exc, _CONNECT_TIMEOUT):
+        return errors.APITimeoutError(
+            f"{where}: timed out connecting to the API", request_sent=False, **kwargs
+        )
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return errors.APIConnectionError(
+            f"{where}: could not connect to the API: {exc.os_error or exc}",
+            request_sent=False,
+            **kwargs,
+        )
+    if isinstance(exc, TimeoutError):
+        return errors.APITimeoutError(f"{where} timed out waiting for the API", **kwargs)
+    if isinstance(exc, aiohttp.InvalidURL):
+        return errors.ConfigurationError(f"invalid request URL: {exc}")
+    if isinstance(exc, aiohttp.ClientResponseError):
+        # str() of these holds status, message and URL, never the request headers.
+        return errors.APIConnectionError(
+            f"{where}: unreadable response ({type(exc).__name__}: {exc.status}, {exc.message})",
+            **kwargs,
+        )
+    if isinstance(exc, aiohttp.ClientError | OSError):
+        return errors.APIConnectionError(
+            f"{where}: connection failed ({type(exc).__name__}: {exc})", **kwargs
+        )
+    if isinstance(exc, RuntimeError) and "closed" in str(exc).lower():
+        return errors.ClientClosedError(
+            f"{where}: the HTTP session was closed while the request was running"
+        )
+    if isinstance(exc, ValueError) and "header" in str(exc).lower():
+        return errors.InvalidRequestError(f"{where}: {exc}")
+    return None

@@ -424,12 +424,11 @@ class Intelligence:
     def is_terminal(self) -> bool:
         """True once this result is completed or failed.
 
-        A result without ``status`` but with a ``description`` is read as finished: older
-        payloads only ever carried finished results and no status.
+        A result without ``status`` is read as finished: older payloads only ever carried
+        finished results and no status, and without a status nothing could tell us when
+        to stop waiting.
         """
-        if self.status is None:
-            return self.description is not None
-        return self.status.is_terminal
+        return self.status is None or self.status.is_terminal
 
 
 # --- watermark and provenance --------------------------------------------------------------
