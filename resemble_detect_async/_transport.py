@@ -27,6 +27,16 @@ _CONNECT_TIMEOUT: tuple[type[BaseException], ...] = tuple(
 )
 
 
+class _Redacted(str):
+    """A header value that is sent as is but never shows in a repr (e.g. in an error
+    tracker's dump of local variables)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "'<redacted>'"
+
+
 @attrs.frozen
 class Response:
     """What came back: status, headers (case-insensitive keys) and the raw body."""
@@ -51,7 +61,7 @@ class Transport:
         self._session = session
         self._base_url = base_url
         self._headers = {
-            "Authorization": authorization,
+            "Authorization": _Redacted(authorization),
             "Accept": "application/json",
             "User-Agent": user_agent,
         }

@@ -332,3 +332,20 @@ async def test_list_page_size_checked_eagerly(client: DetectClient) -> None:
     """page_size outside 10..1000 fails at the call, before any await."""
     with pytest.raises(InvalidRequestError, match="page_size"):
         client.list_detections(page_size=5)
+
+
+def test_header_dicts_never_show_the_key() -> None:
+    """Even a dump of the transport's header dict (as error trackers take) hides the key."""
+    from resemble_detect_async._config import Timeouts
+    from resemble_detect_async._transport import Transport
+
+    transport = Transport(
+        object(),  # type: ignore[arg-type]
+        base_url=BASE,
+        authorization=f"Bearer {KEY}",
+        timeouts=Timeouts(),
+        user_agent="ua",
+    )
+    headers = transport._headers
+    assert KEY not in repr(headers) and KEY not in repr(transport)
+    assert headers["Authorization"] == f"Bearer {KEY}"

@@ -1,9 +1,9 @@
 """The models and the private converter against the wire contract (SPEC.md §3.4-§16).
 
-Three sources of bodies: the documented examples in ``../shared/api/examples`` (section 1),
-drifted variants written here after what SPEC.md describes or a live service plausibly sends
-(section 2), and unreadable bodies (section 4). Sections 3 and 5 cover the conveniences on
-the models and their immutability.
+Three sources of bodies: the documented examples of ``../shared/api/examples`` (vendored in
+``tests/examples``, section 1), drifted variants written here after what SPEC.md describes or
+a live service plausibly sends (section 2), and unreadable bodies (section 4). Sections 3 and
+5 cover the conveniences on the models and their immutability.
 """
 
 from __future__ import annotations
@@ -63,11 +63,12 @@ T = TypeVar("T")
 UUID = "5f1c2a9e-0000-4000-8000-000000000001"
 JAN15 = datetime(2024, 1, 15, 10, 30, tzinfo=UTC)
 
-EXAMPLES_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "api" / "examples"
-MISSING_EXAMPLES = (
-    f"example bodies not found at {EXAMPLES_DIR}; CI checks the shared API reference out "
-    "as ../shared beside the repository"
-)
+# The documented bodies, vendored in tests/examples so the suite runs anywhere; when the shared
+# API reference is checked out beside the repository, test_vendored_examples_match_shared
+# keeps the two copies identical.
+SHARED_EXAMPLES_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "api" / "examples"
+EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
+MISSING_EXAMPLES = f"example bodies not found at {EXAMPLES_DIR}"
 # Q&A items of /detects/{uuid}/intelligence (SPEC §10): an ``item`` with a uuid, but a
 # question, not a detection.
 NOT_DETECTIONS = frozenset(
@@ -2346,3 +2347,16 @@ def test_intelligence_confidences_stay_in_percent() -> None:
     assert structured.liveness is not None and structured.liveness.confidence == 85.0
     assert structured.digitally_altered is not None
     assert structured.digitally_altered.detected is False
+
+
+def test_vendored_examples_match_shared() -> None:
+    """tests/examples holds exactly the shared reference's JSON bodies (OpenAPI extracts aside)."""
+    if not SHARED_EXAMPLES_DIR.is_dir():
+        pytest.skip(f"shared API reference not checked out at {SHARED_EXAMPLES_DIR}")
+    shared = {
+        path.name: path.read_bytes()
+        for path in SHARED_EXAMPLES_DIR.glob("*.json")
+        if not path.name.startswith("openapi")
+    }
+    vendored = {path.name: path.read_bytes() for path in EXAMPLES_DIR.glob("*.json")}
+    assert vendored == shared
