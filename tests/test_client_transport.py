@@ -266,8 +266,10 @@ async def test_borrowed_session_is_never_closed(mocked: aioresponses) -> None:
         await DetectClient(KEY, base_url=BASE, session=session).get_detection(UUID)
 
 
-async def test_forgotten_close_warns_with_the_fix(mocked: aioresponses) -> None:
-    """A client dropped without close() says so with a ResourceWarning naming the fix."""
+async def test_forgotten_close_warns_with_the_fix(
+    mocked: aioresponses, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A client dropped without close() says so (ResourceWarning and a log line) with the fix."""
     mocked.get(f"{BASE}/detect/{UUID}", payload={"success": True, "item": ITEM})
     c = DetectClient(KEY, base_url=BASE)
     await c.get_detection(UUID)
@@ -277,6 +279,7 @@ async def test_forgotten_close_warns_with_the_fix(mocked: aioresponses) -> None:
         del c
         gc.collect()
     await session.close()
+    assert any("was not closed" in r.getMessage() for r in caplog.records)
 
 
 async def test_delete_and_secure_upload(mocked: aioresponses, client: DetectClient) -> None:
