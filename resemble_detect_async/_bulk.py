@@ -275,7 +275,7 @@ class _Engine:
             # The key was refused: every other uuid would get the same answer, so do not
             # send thousands of doomed requests. Each uuid still gets its own outcome.
             error = copy.copy(self.fatal)
-            error.uuid = uuid if isinstance(uuid, str) else None
+            error.uuid = None  # run_worker names this outcome's own uuid
             raise error
         return await self.job(uuid)
 

@@ -98,6 +98,12 @@ def _check_settings(
         raise errors.ConfigurationError("clock must have monotonic() and async sleep(seconds)")
 
 
+def _check_flag(name: str, value: object) -> None:
+    """Flags are real booleans: ``experts="false"`` must not silently mean True."""
+    if not isinstance(value, bool):
+        raise errors.InvalidRequestError(f"{name} must be True or False, got {value!r}")
+
+
 class _Secret:
     """Holds the Authorization value; its repr never shows it."""
 
@@ -385,8 +391,7 @@ class DetectClient:
                 :meth:`list_detections` before submitting again.
         """
         check_option_names(options, DetectionOptions, where="create_detection")
-        if not isinstance(wait, bool):
-            raise errors.InvalidRequestError(f"wait must be True or False, got {wait!r}")
+        _check_flag("wait", wait)
         checked = _sansio.detection_options(wait_for_intelligence=wait_for_intelligence, **options)
         media = media_file(file, filename=filename) if file is not None else None
         _sansio.check_intake(url=url, media=media, media_token=media_token, options=checked)
@@ -410,8 +415,7 @@ class DetectClient:
             InvalidRequestError: ``uuid`` is not a valid Detect uuid (nothing is sent).
             NotFoundError: no such detection for this team.
         """
-        if not isinstance(experts, bool):
-            raise errors.InvalidRequestError(f"experts must be True or False, got {experts!r}")
+        _check_flag("experts", experts)
         return await self._get_detection(uuid, experts=experts)
 
     async def _get_detection(
@@ -665,13 +669,9 @@ class DetectClient:
             on_progress: called with a :class:`Progress` after each outcome.
         """
         seconds, policy = self._timeout(timeout, poll)
-        for name, flag in (
-            ("wait", wait),
-            ("experts", experts),
-            ("wait_for_intelligence", wait_for_intelligence),
-        ):
-            if not isinstance(flag, bool):
-                raise errors.InvalidRequestError(f"{name} must be True or False, got {flag!r}")
+        _check_flag("wait", wait)
+        _check_flag("experts", experts)
+        _check_flag("wait_for_intelligence", wait_for_intelligence)
         if concurrency is not None and (
             isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1
         ):

@@ -259,9 +259,18 @@ for _type, _hook in (
 _register_exact(typing.Any, lambda value, _: value)
 
 
+def _optional_of(type_: Any) -> Any:
+    """``X`` when ``type_`` is ``X | None`` (one non-None member), else None."""
+    if typing.get_origin(type_) not in (typing.Union, types.UnionType):
+        return None
+    args = typing.get_args(type_)
+    others = [arg for arg in args if arg is not type(None)]
+    return others[0] if len(args) == 2 and len(others) == 1 else None
+
+
 def _optional_model_hook(type_: Any) -> Callable[[Any, Any], Any]:
     """``Model | None``: null, ``{}``, ``[]`` and ``""`` all mean "not there yet"."""
-    (cls,) = [arg for arg in typing.get_args(type_) if arg is not type(None)]
+    cls = _optional_of(type_)
 
     def hook(value: Any, _: Any) -> Any:
         if _is_empty(value):
@@ -271,33 +280,9 @@ def _optional_model_hook(type_: Any) -> Callable[[Any, Any], Any]:
     return hook
 
 
-def _is_optional_model(type_: Any) -> bool:
-    if typing.get_origin(type_) not in (typing.Union, types.UnionType):
-        return False
-    args = typing.get_args(type_)
-    others = [arg for arg in args if arg is not type(None)]
-    return len(args) == 2 and len(others) == 1 and attrs.has(others[0])
-
-
-_converter.register_structure_hook_factory(_is_optional_model, _optional_model_hook)
-
-
-def _is_optional_enum(type_: Any) -> bool:
-    if typing.get_origin(type_) not in (typing.Union, types.UnionType):
-        return False
-    args = typing.get_args(type_)
-    others = [arg for arg in args if arg is not type(None)]
-    return (
-        len(args) == 2
-        and len(others) == 1
-        and isinstance(others[0], type)
-        and issubclass(others[0], m._LenientEnum)
-    )
-
-
 def _optional_enum_hook(type_: Any) -> Callable[[Any, Any], Any]:
     """Statuses and kinds: null or ``""`` is None; anything else goes through the enum."""
-    (cls,) = [arg for arg in typing.get_args(type_) if arg is not type(None)]
+    cls = _optional_of(type_)
 
     def hook(value: Any, _: Any) -> Any:
         if value is None or (isinstance(value, str) and not value.strip()):
@@ -307,7 +292,13 @@ def _optional_enum_hook(type_: Any) -> Callable[[Any, Any], Any]:
     return hook
 
 
-_converter.register_structure_hook_factory(_is_optional_enum, _optional_enum_hook)
+_converter.register_structure_hook_factory(
+    lambda t: attrs.has(_optional_of(t)), _optional_model_hook
+)
+_converter.register_structure_hook_factory(
+    lambda t: isinstance(enum := _optional_of(t), type) and issubclass(enum, m._LenientEnum),
+    _optional_enum_hook,
+)
 
 
 def _intelligence(value: Any, _: Any) -> m.Intelligence | tuple[m.Intelligence, ...] | None:
