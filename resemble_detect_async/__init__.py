@@ -4,14 +4,13 @@ Start with :class:`DetectClient`; everything it returns is in :mod:`.models`, ev
 raises in :mod:`.errors`, and :mod:`.testing` has a fake Detect API for your tests.
 """
 
-from importlib.metadata import PackageNotFoundError, version
-
 from ._bulk import BatchResult, Outcome, Progress, ResultStream
 from ._client import DEFAULT, DetectClient
 from ._config import Clock, PollPolicy, RetryPolicy, SystemClock, Timeouts
 from ._limits import RateLimiter, TokenBucket
 from ._options import BatchOptions, DetectionOptions
 from ._pagination import DetectionPager
+from ._version import __version__
 from .errors import (
     APIConnectionError,
     APIStatusError,
@@ -27,6 +26,7 @@ from .errors import (
     PermissionDeniedError,
     RateLimitError,
     ResembleError,
+    ResponseTooLargeError,
     ResponseValidationError,
     ServerError,
     TransportError,
@@ -48,11 +48,6 @@ from .models import (
     VideoNode,
     normalize_label,
 )
-
-try:
-    __version__ = version("resemble-detect-async")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree
-    __version__ = "0+unknown"
 
 __all__ = [
     "APIConnectionError",
@@ -89,6 +84,7 @@ __all__ = [
     "RateLimitError",
     "RateLimiter",
     "ResembleError",
+    "ResponseTooLargeError",
     "ResponseValidationError",
     "ResultStream",
     "RetryPolicy",

@@ -18,6 +18,7 @@ Design (docs/waiting.md has the reasons):
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import copy
 import inspect
@@ -28,6 +29,7 @@ from collections.abc import (
     Awaitable,
     Callable,
     Iterable,
+    Iterator,
     Mapping,
     Sequence,
 )
@@ -38,6 +40,7 @@ from uuid import UUID
 import attrs
 
 from . import _converter, errors
+from ._retry import stops_run
 from .models import Batch, Detection
 
 __all__ = ["BatchResult", "Outcome", "Progress", "ResultStream"]
@@ -72,13 +75,22 @@ class Outcome:
         return self.detection
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict: the raw detection item as the API sent it, and the error."""
+        """A JSON-ready dict: the raw detection item as the API sent it, and the error.
+
+        The error is written by its own :meth:`~ResembleError.to_dict`, less the detection
+        it carries (``detection`` or ``last``), which is the outcome's ``detection``.
+        """
+        error: dict[str, Any] | None = None
+        if self.error is not None:
+            error = _error_dict(self.error)
+            for name in ("detection", "last"):
+                error.pop(name, None)
         return {
             "index": self.index,
             "uuid": self.uuid,
             "ok": self.ok,
             "detection": dict(self.detection.raw) if self.detection is not None else None,
-            "error": error_to_dict(self.error) if self.error is not None else None,
+            "error": error,
         }
 
     @classmethod
@@ -86,12 +98,12 @@ class Outcome:
         """Rebuild an outcome written by :meth:`to_dict` (e.g. to resume a JSONL run)."""
         raw = data.get("detection")
         detection = _converter.structure(raw, Detection) if raw is not None else None
-        error = error_from_dict(data["error"]) if data.get("error") is not None else None
+        error = errors.ResembleError.from_dict(data["error"]) if data.get("error") else None
         # The detection an error carried is the outcome's detection: put it back.
         if isinstance(error, errors.DetectionFailedError):
             error.detection = detection  # type: ignore[assignment]
         elif isinstance(error, errors.WaitTimeoutError):
-            error.last, error.last_error = detection, None
+            error.last = detection
         return cls(
             index=int(data["index"]),
             uuid=str(data["uuid"]),
@@ -100,49 +112,11 @@ class Outcome:
         )
 
 
-_ERROR_DEFAULTS: dict[str, Any] = {
-    "uuid": None,
-    "status": None,
-    "request_id": None,
-    "retry_after": None,
-    "method": None,
-    "path": None,
-    "errors": {},
-    "body": None,
-    "error_message": None,
-    "request_sent": True,
-    "timeout": None,
-    "problems": [],
-    "truncated": False,
-}
-
-
-def error_to_dict(error: BaseException) -> dict[str, Any]:
-    """The JSON-ready facts of an error: its type, message and the fields that matter."""
-    out: dict[str, Any] = {
-        "type": type(error).__name__,
-        "message": getattr(error, "message", None) or str(error),
-        "text": str(error),
-    }
-    for name, default in _ERROR_DEFAULTS.items():
-        value = getattr(error, name, default)
-        if value != default and isinstance(value, str | int | float | bool | dict | list):
-            out[name] = value
-    return out
-
-
-def error_from_dict(data: Mapping[str, Any]) -> Exception:
-    """Rebuild an error from :func:`error_to_dict`; unknown types become ResembleError."""
-    cls = getattr(errors, str(data.get("type")), None)
-    if not (isinstance(cls, type) and issubclass(cls, errors.ResembleError)):
-        cls = errors.ResembleError
-    err = cls.__new__(cls)
-    message = str(data.get("message", ""))
-    err.args = (message,)
-    err.message = message
-    for name, default in _ERROR_DEFAULTS.items():
-        setattr(err, name, data.get(name, default))
-    return err
+def _error_dict(error: Exception) -> dict[str, Any]:
+    """Any error as JSON; ours say everything through their own ``to_dict``."""
+    if isinstance(error, errors.ResembleError):
+        return error.to_dict()
+    return {"type": type(error).__name__, "message": str(error), "text": str(error)}
 
 
 @attrs.frozen(kw_only=True)
@@ -190,6 +164,13 @@ class _Job:
 
 
 _DONE = object()
+_MAX_PENDING_REPORTS = 1_000
+
+
+def _cancelled_from_outside() -> bool:
+    """Is the running task being cancelled (as opposed to user code raising CancelledError)?"""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
 
 
 class _Engine:
@@ -211,18 +192,26 @@ class _Engine:
         self.succeeded = 0
         self.failed = 0
         self.source_error: BaseException | None = None
-        self.fatal: errors.AuthenticationError | None = None
-        self.live_workers = workers
+        self.fatal: Exception | None = None
+        self.max_workers = workers
+        self.live_workers = 0
+        self.tasks: list[asyncio.Task[None]] = []
+        self.reports: collections.deque[Awaitable[object]] = collections.deque()
+        self.reporter: asyncio.Task[None] | None = None
+        self.collected: list[Outcome] | None = None  # collect(): outcomes land here directly
         self._lock = asyncio.Lock()
         self._inflight: dict[Any, _Job] = {}
         self._next_index = 0
         self._source_done = False
         if isinstance(uuids, Sequence) and not isinstance(uuids, str | bytes):
             self.total = len(uuids)
-            self._sync_jobs: Iterable[_Job] | None = _group(uuids)
+            jobs = _group(uuids)
+            # The pool is sized by the work: one uuid never needs a thousand workers.
+            self.max_workers = max(1, min(workers, len(jobs)))
+            self._jobs_iter: Iterator[_Job] | None = iter(jobs)
             self._source: AsyncIterator[Any] | None = None
         elif isinstance(uuids, AsyncIterable):
-            self._sync_jobs = None
+            self._jobs_iter = None
             self._source = aiter(uuids)
         elif isinstance(uuids, str | bytes):
             raise errors.InvalidRequestError(
@@ -233,12 +222,22 @@ class _Engine:
                 f"uuids must be a list or (async) iterable of uuids, got {type(uuids).__name__}"
             )
         else:
-            self._sync_jobs = None
+            self._jobs_iter = None
             self._source = _as_async(uuids)
-        self._jobs_iter = iter(self._sync_jobs) if self._sync_jobs is not None else None
 
     def progress(self) -> Progress:
         return Progress(total=self.total, succeeded=self.succeeded, failed=self.failed)
+
+    def spawn(self) -> None:
+        """Start one more worker. A list starts its whole (work-sized) pool at once; a
+        stream starts with one worker and grows by one each time a worker takes an item,
+        so a short stream never starts the whole pool."""
+        if self.live_workers >= self.max_workers:
+            return
+        self.live_workers += 1
+        number = len(self.tasks)
+        task = asyncio.create_task(self.run_worker(), name=f"resemble-detect-worker-{number}")
+        self.tasks.append(task)
 
     async def next_job(self) -> _Job | None:
         """The next uuid to work on, or None when the input is exhausted."""
@@ -250,13 +249,15 @@ class _Engine:
                 try:
                     uuid = await anext(self._source)
                 except StopAsyncIteration:
-                    self._source_done = True
-                    self.total = self._next_index
+                    self._end_source(None)
+                    break
+                except asyncio.CancelledError as exc:
+                    if _cancelled_from_outside():
+                        raise
+                    self._end_source(exc)  # the caller's iterator raised it, not us
                     break
                 except Exception as exc:  # the caller's iterator broke: report it at the end
-                    self.source_error = exc
-                    self._source_done = True
-                    self.total = self._next_index
+                    self._end_source(exc)
                     break
                 index = self._next_index
                 self._next_index += 1
@@ -267,15 +268,22 @@ class _Engine:
                     continue
                 job = _Job(key, uuid, [index])
                 self._inflight[key] = job
+                self.spawn()  # more input may follow: let one more worker pull it
                 return job
             return None
 
+    def _end_source(self, error: BaseException | None) -> None:
+        self.source_error = error
+        self._source_done = True
+        self.total = self._next_index
+
     async def _run_job(self, uuid: Any) -> Detection:
         if self.fatal is not None:
-            # The key was refused: every other uuid would get the same answer, so do not
-            # send thousands of doomed requests. Each uuid still gets its own outcome.
+            # E.g. the key was refused: every other uuid would get the same answer, so do
+            # not send thousands of doomed requests. Each uuid still gets its own outcome.
             error = copy.copy(self.fatal)
-            error.uuid = None  # run_worker names this outcome's own uuid
+            if isinstance(error, errors.ResembleError):
+                error.uuid = str(uuid)
             raise error
         return await self.job(uuid)
 
@@ -285,39 +293,82 @@ class _Engine:
             error: Exception | None
             try:
                 detection, error = await self._run_job(job.uuid), None
-            except errors.AuthenticationError as exc:
-                self.fatal = self.fatal or exc
-                error, detection = exc, None
+            except asyncio.CancelledError as exc:
+                if _cancelled_from_outside():
+                    raise
+                # Raised inside the job (e.g. by an awaited callback), not a cancellation of
+                # this run: this uuid's outcome, like any other failure.
+                error = errors.ResembleError(
+                    f"the work on {job.uuid!r} was cancelled from inside ({exc!r})"
+                )
+                detection = None
             except Exception as exc:  # each uuid fails alone
                 error = exc
                 detection = getattr(exc, "detection", None) or getattr(exc, "last_detection", None)
+                if stops_run(exc) and self.fatal is None:
+                    self.fatal = exc
             self._inflight.pop(job.key, None)
             uuid = job.uuid if isinstance(job.uuid, str) else str(job.uuid)
-            if isinstance(error, errors.ResembleError) and error.uuid is None:
-                error.uuid = uuid  # every outcome's error names its own uuid
             for index in job.indices:
                 if error is None:
                     self.succeeded += 1
                 else:
                     self.failed += 1
-                await self.out.put(
-                    Outcome(index=index, uuid=uuid, detection=detection, error=error)
-                )
-                await self._report()
+                outcome = Outcome(index=index, uuid=uuid, detection=detection, error=error)
+                if self.collected is not None:
+                    self.collected.append(outcome)
+                else:
+                    await self.out.put(outcome)
+                self._report()
         # Only a worker that ran out of input gets here (cancelled ones do not).
         self.live_workers -= 1
         if self.live_workers == 0:
+            await self._drain_reports()
             await self.out.put(_DONE)
 
-    async def _report(self) -> None:
+    def _report(self) -> None:
+        """Call on_progress; an awaitable it returns is awaited by the reporter task, in
+        order, so a slow async progress bar never holds a worker."""
         if self.on_progress is None:
             return
         try:
             result = self.on_progress(self.progress())
-            if inspect.isawaitable(result):
-                await result
+        except asyncio.CancelledError:
+            if _cancelled_from_outside():
+                raise
+            log.warning("on_progress callback raised CancelledError; continuing")
+            return
         except Exception:  # a broken progress bar must not lose results
             log.exception("on_progress callback raised; continuing")
+            return
+        if not inspect.isawaitable(result):
+            return
+        if len(self.reports) >= _MAX_PENDING_REPORTS:  # far behind: skip the oldest
+            stale = self.reports.popleft()
+            if inspect.iscoroutine(stale):
+                stale.close()
+        self.reports.append(result)
+        if self.reporter is None:
+            self.reporter = asyncio.create_task(self._run_reporter(), name="resemble-progress")
+
+    async def _run_reporter(self) -> None:
+        """Await the reports in order; end when none is left (the next one starts anew)."""
+        while self.reports:
+            pending = self.reports.popleft()
+            try:
+                await pending
+            except asyncio.CancelledError:
+                if _cancelled_from_outside():
+                    raise
+                log.warning("on_progress callback was cancelled; continuing")
+            except Exception:
+                log.exception("on_progress callback raised; continuing")
+        self.reporter = None
+
+    async def _drain_reports(self) -> None:
+        """Before the run ends, every progress report has been delivered."""
+        if self.reporter is not None:
+            await self.reporter
 
 
 def _key(uuid: Any) -> Any:
@@ -366,8 +417,7 @@ class ResultStream:
         on_progress: Callable[[Progress], object] | None = None,
     ) -> None:
         self._engine = _Engine(uuids, job, workers=workers, on_progress=on_progress)
-        self._workers = workers
-        self._tasks: list[asyncio.Task[None]] = []
+        self._started = False
         self._finished = False
 
     @property
@@ -376,11 +426,11 @@ class ResultStream:
         return self._engine.progress()
 
     def _start(self) -> None:
-        if not self._tasks and not self._finished:
-            self._tasks = [
-                asyncio.create_task(self._engine.run_worker(), name=f"resemble-detect-worker-{i}")
-                for i in range(self._workers)
-            ]
+        if not self._started and not self._finished:
+            self._started = True
+            engine = self._engine
+            for _ in range(engine.max_workers if engine.total is not None else 1):
+                engine.spawn()
 
     def __aiter__(self) -> ResultStream:
         return self
@@ -400,22 +450,35 @@ class ResultStream:
         return item
 
     async def collect(self) -> list[Outcome]:
-        """Run to the end and return every outcome in input order."""
+        """Run to the end and return every outcome in input order.
+
+        Outcomes go straight into the list (all of them are kept anyway), not through the
+        queue that paces a consumer of the async iterator.
+        """
         async with self:
+            if not self._started:
+                self._engine.collected = []
             outcomes = [outcome async for outcome in self]
+            if self._engine.collected is not None:
+                outcomes.extend(self._engine.collected)
         outcomes.sort(key=lambda outcome: outcome.index)
         return outcomes
 
     async def aclose(self) -> None:
         """Cancel every worker still running and wait for them to stop."""
         self._finished = True
-        for task in self._tasks:
+        for task in self._all_tasks():
             task.cancel()
         await self._join()
 
+    def _all_tasks(self) -> list[asyncio.Task[None]]:
+        reporter = self._engine.reporter
+        return [*self._engine.tasks, *([reporter] if reporter is not None else [])]
+
     async def _join(self) -> None:
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        tasks = self._all_tasks()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
 
     async def __aenter__(self) -> ResultStream:
         return self
@@ -430,7 +493,8 @@ class ResultStream:
 
     def __del__(self) -> None:
         # Dropped mid-iteration (break, exception, cancellation): stop the workers.
-        for task in getattr(self, "_tasks", ()):
+        engine = getattr(self, "_engine", None)
+        for task in engine.tasks if engine is not None else ():
             if not task.done():
                 with contextlib.suppress(RuntimeError):  # the loop is already closed
                     task.cancel()

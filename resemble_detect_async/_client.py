@@ -6,9 +6,9 @@ import contextlib
 import logging
 import math
 import os
-import sys
 import warnings
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Sequence
+from functools import partial
 from types import TracebackType
 from typing import Any, Final, TypeVar, Unpack
 
@@ -16,13 +16,21 @@ import aiohttp
 
 from . import _converter, _sansio, errors
 from ._bulk import BatchResult, Outcome, Progress, ResultStream
-from ._config import DEFAULT_BASE_URL, Clock, PollPolicy, RetryPolicy, SystemClock, Timeouts
+from ._config import (
+    Clock,
+    PollPolicy,
+    RetryPolicy,
+    Timeouts,
+    call_budget,
+    cut_off_at,
+)
 from ._files import FileInput, MediaFile, media_file
 from ._limits import DEFAULT_MAX_CONCURRENCY, DEFAULT_RATE, RateLimiter, RequestGate, TokenBucket
 from ._options import BatchOptions, DetectionOptions, check_option_names
 from ._pagination import DetectionPager
-from ._polling import UpdateCallback, wait_for_batch, wait_for_result, watch
+from ._polling import Fetch, UpdateCallback, wait_for_batch, wait_for_result, watch
 from ._retry import send_with_retries
+from ._settings import client_settings
 from ._transport import Transport
 from .models import Batch, Detection, Page
 
@@ -43,59 +51,12 @@ DEFAULT: Final = _Default()
 Timeout = float | None | _Default
 
 
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("resemble-detect-async")
-    except PackageNotFoundError:  # running from a source tree
-        return "0+unknown"
-
-
-def _check_settings(
-    *,
-    session: object,
-    timeouts: object,
-    retry: object,
-    poll: object,
-    max_concurrency: object,
-    rate_limit: object,
-    rate_limiter: object,
-    clock: object,
-) -> None:
-    """Refuse settings of the wrong type or range at construction, not at first use."""
-    for name, value, cls in (
-        ("session", session, aiohttp.ClientSession),
-        ("timeouts", timeouts, Timeouts),
-        ("retry", retry, RetryPolicy),
-        ("poll", poll, PollPolicy),
-    ):
-        if value is not None and not isinstance(value, cls):
-            raise errors.ConfigurationError(
-                f"{name} must be a {cls.__name__}, got {type(value).__name__}"
-            )
-    if (
-        isinstance(max_concurrency, bool)
-        or not isinstance(max_concurrency, int)
-        or max_concurrency < 1
-    ):
-        raise errors.ConfigurationError(
-            f"max_concurrency must be a whole number >= 1, got {max_concurrency!r}"
+def _check_callable(name: str, value: object) -> None:
+    """Callbacks are checked before anything is sent (``on_update="print"`` is a typo)."""
+    if value is not None and not callable(value):
+        raise errors.InvalidRequestError(
+            f"{name} must be a function (or None), got {type(value).__name__}"
         )
-    if rate_limit is not None and (
-        isinstance(rate_limit, bool)
-        or not isinstance(rate_limit, int | float)
-        or not math.isfinite(rate_limit)
-        or rate_limit <= 0
-    ):
-        raise errors.ConfigurationError(
-            f"rate_limit must be a positive number of requests per second, or None; "
-            f"got {rate_limit!r}"
-        )
-    if rate_limiter is not None and not isinstance(rate_limiter, RateLimiter):
-        raise errors.ConfigurationError("rate_limiter must have acquire() and pause(seconds)")
-    if clock is not None and not (hasattr(clock, "monotonic") and hasattr(clock, "sleep")):
-        raise errors.ConfigurationError("clock must have monotonic() and async sleep(seconds)")
 
 
 def _check_flag(name: str, value: object) -> None:
@@ -104,24 +65,21 @@ def _check_flag(name: str, value: object) -> None:
         raise errors.InvalidRequestError(f"{name} must be True or False, got {value!r}")
 
 
-class _Secret:
-    """Holds the Authorization value; its repr never shows it."""
+_Model = TypeVar("_Model", Detection, Batch)
 
-    __slots__ = ("_value",)
 
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "<redacted>"
-
-    __str__ = __repr__
-
-    def __reduce__(self) -> Any:
-        raise TypeError("the API key cannot be pickled")
+def _checked(model: _Model, request: _sansio.Request, body: Any) -> _Model:
+    """The answer must be about the uuid that was asked for (a proxy or cache could mix
+    them up, and a wrong verdict is worse than an error)."""
+    if request.subject is not None and model.uuid.lower() != request.subject.lower():
+        kind = "detection" if isinstance(model, Detection) else "batch"
+        raise errors.ResponseValidationError(
+            f"asked for {kind} {request.subject} but the API answered with {model.uuid}",
+            path="$.item.uuid",
+            body=body,
+            uuid=request.subject,
+        )
+    return model
 
 
 class DetectClient:
@@ -143,7 +101,7 @@ class DetectClient:
         retry: the retry policy for one request (:class:`RetryPolicy`).
         poll: the default polling policy of the waiting helpers (:class:`PollPolicy`).
         max_concurrency: requests in flight at once on this client, shared by every call.
-        rate_limit: requests per second started by this client (SPEC §15 documents about 40
+        rate_limit: requests per second started by this client (API notes §15 documents about 40
             per key); None disables it. Ignored when ``rate_limiter`` is given.
         rate_limiter: a custom :class:`RateLimiter` (e.g. one shared between processes).
         clock: time source and sleep for retries, polling and the limiter (tests pass a fake).
@@ -158,8 +116,9 @@ class DetectClient:
         *,
         base_url: str | None = None,
         session: aiohttp.ClientSession | None = None,
-        timeouts: Timeouts | None = None,
+        timeouts: Timeouts | float | None = None,
         retry: RetryPolicy | None = None,
+        max_retries: int | None = None,
         poll: PollPolicy | None = None,
         max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
         rate_limit: float | None = DEFAULT_RATE,
@@ -167,44 +126,34 @@ class DetectClient:
         clock: Clock | None = None,
         allow_insecure_http: bool = False,
         user_agent: str | None = None,
+        max_response_bytes: int = _sansio.MAX_RESPONSE_BYTES,
     ) -> None:
-        key = api_key if api_key is not None else os.environ.get("RESEMBLE_API_KEY")
-        if key is not None and not isinstance(key, str):
-            raise errors.ConfigurationError(f"api_key must be a string, got {type(key).__name__}")
-        if key is None or not key.strip():
-            raise errors.ConfigurationError(
-                "no API key: pass api_key= or set RESEMBLE_API_KEY (keys are on "
-                "https://app.resemble.ai/hub/api); to try the SDK without one, use "
-                "resemble_detect_async.testing.FakeDetectAPI"
-            )
-        key = key.strip()
-        if any(ch in key for ch in "\r\n\x00") or not key.isprintable():
-            raise errors.ConfigurationError("the API key contains control characters; check it")
-        url = base_url or os.environ.get("RESEMBLE_BASE_URL") or DEFAULT_BASE_URL
-        if not isinstance(url, str):
-            raise errors.ConfigurationError(f"base_url must be a string, got {type(url).__name__}")
-        _check_settings(
+        settings = client_settings(
+            api_key=api_key,
+            base_url=base_url,
             session=session,
             timeouts=timeouts,
             retry=retry,
+            max_retries=max_retries,
             poll=poll,
             max_concurrency=max_concurrency,
             rate_limit=rate_limit,
             rate_limiter=rate_limiter,
             clock=clock,
+            allow_insecure_http=allow_insecure_http,
+            user_agent=user_agent,
+            max_response_bytes=max_response_bytes,
         )
-        self._base_url = _sansio.check_base_url(url, allow_insecure_http=allow_insecure_http)
-        self._authorization = _Secret(f"Bearer {key}")
+        self._settings = settings
+        self._base_url = settings.base_url
+        self._authorization = settings.authorization
         self._session = session
         self._owns_session = session is None
         self._closed = False
-        self._timeouts = timeouts or Timeouts()
-        self._retry = retry or RetryPolicy()
-        self._poll = poll or PollPolicy()
-        self._clock: Clock = clock or SystemClock()
-        self._user_agent = user_agent or (
-            f"resemble-detect-async/{_version()} python/{sys.version_info[0]}.{sys.version_info[1]}"
-        )
+        self._timeouts = settings.timeouts
+        self._retry = settings.retry
+        self._poll = settings.poll
+        self._clock = settings.clock
         limiter = rate_limiter or TokenBucket(rate_limit, clock=self._clock)
         self._gate = RequestGate(max_concurrency=max_concurrency, limiter=limiter)
         self._transport: Transport | None = None
@@ -298,53 +247,38 @@ class DetectClient:
                 "the aiohttp session given to DetectClient is closed; pass an open session"
             )
         if self._transport is None:
+            settings = self._settings
             self._transport = Transport(
                 self._session,
-                base_url=self._base_url,
-                authorization=self._authorization.reveal(),
-                timeouts=self._timeouts,
-                user_agent=self._user_agent,
+                base_url=settings.base_url,
+                authorization=settings.authorization,
+                timeouts=settings.timeouts,
+                user_agent=settings.user_agent,
+                max_response_bytes=settings.max_response_bytes,
+                plain_http=settings.plain_http,
             )
         return self._transport
 
     # -- one request ---------------------------------------------------------------------
 
     async def _send(self, request: _sansio.Request, *, deadline: float | None = None) -> Any:
-        """Send ``request`` through the gate and the retry layer; return the parsed body."""
-        self._get_transport()  # fail fast when closed, before waiting for a slot
+        """Send ``request`` through the gate and the retry layer; return the parsed body.
+
+        Reading the answer is :func:`~resemble_detect_async._sansio.decipher_response`'s job
+        and deciding about retries the retry layer's: this method only joins them up.
+        """
+        transport = self._get_transport()  # fails fast when closed, before waiting for a slot
+        slot = self._gate.slot
         tries = 0
 
         async def attempt() -> Any:
             nonlocal tries
             tries += 1
-            async with self._gate.slot():
-                response = await self._get_transport().send(request)
-            body = _sansio.parse_body(response.body, response.headers)
-            if request.method == "DELETE" and response.status == 404 and tries > 1:
-                # An earlier attempt deleted it and its answer was lost: the goal is reached.
-                return {"success": True, "message": "deleted (by an earlier attempt)"}
-            if response.status >= 300 or not _sansio.is_success_body(body):
-                raise _sansio.error_for_status(
-                    response.status,
-                    response.headers,
-                    body,
-                    method=request.method,
-                    path=request.path,
-                )
-            if (response.body and isinstance(body, str)) or (
-                request.method == "GET" and body is None
-            ):
-                # Not JSON (or nothing) where JSON must be: cut off on the way, most likely.
-                raise errors.ResponseValidationError(
-                    f"{request.method} {request.path} answered {response.status} with a body "
-                    "that is not JSON (truncated?)",
-                    path="$",
-                    body=body,
-                    truncated=True,
-                )
-            return body
+            async with slot():
+                status, headers, raw = await transport.send(request)
+            return _sansio.decipher_response(request, status, headers, raw, attempt=tries)
 
-        return await send_with_retries(
+        retries = send_with_retries(
             attempt,
             request=request,
             policy=self._retry,
@@ -352,6 +286,20 @@ class DetectClient:
             pause_all=self._gate.pause,
             deadline=deadline,
         )
+        budget = call_budget(request, self._timeouts, self._retry)
+        if budget is None:
+            return await retries
+        try:
+            async with cut_off_at(self._clock, self._clock.monotonic() + budget):
+                return await retries
+        except TimeoutError as exc:
+            if isinstance(exc, errors.ResembleError):
+                raise
+            raise errors.APITimeoutError(
+                f"{request.method} {request.path}: no complete answer within {budget:.0f} s "
+                "in all (a server trickling its answer, or not reading an upload)",
+                **request.error_fields(),
+            ) from None
 
     # -- detections ----------------------------------------------------------------------
 
@@ -371,7 +319,7 @@ class DetectClient:
         ``file`` takes a path, bytes or a binary file object (bytes and nameless objects
         need ``filename=``: the API reads the media type from the extension). Files up to
         150 MB go as multipart; larger files are sent through :meth:`upload_media` first and
-        submitted by token, since the API refuses them on the direct path (SPEC §3.1).
+        submitted by token, since the API refuses them on the direct path (API notes §3.1).
 
         By default the call returns at once with the new detection's uuid (its ``status``
         may be missing); wait with :meth:`wait_for_result`. ``wait=True`` sends
@@ -380,7 +328,7 @@ class DetectClient:
         prefer polling for long media.
 
         ``wait_for_intelligence`` (with ``callback_url`` and ``intelligence=True``) controls
-        when the callback fires (SPEC §3.2); it does not affect polling.
+        when the callback fires (API notes §3.2); it does not affect polling.
 
         This request is never retried once it may have reached the server: it bills.
 
@@ -418,27 +366,25 @@ class DetectClient:
         _check_flag("experts", experts)
         return await self._get_detection(uuid, experts=experts)
 
-    async def _get_detection(
-        self, uuid: str, *, experts: bool = False, deadline: float | None = None
-    ) -> Detection:
+    async def _get_detection(self, uuid: str, *, experts: bool = False) -> Detection:
+        return await self._detection_fetch(uuid, experts=experts)(None)
+
+    def _detection_fetch(self, uuid: str, *, experts: bool) -> Fetch[Detection]:
+        """One poll of a detection: the request is built (and the uuid checked) once."""
         request = _sansio.get_detection(uuid, experts=experts)
-        body = await self._send(request, deadline=deadline)
-        detection = _converter.structure_detection(body)
-        if detection.uuid.lower() != str(uuid).lower():
-            raise errors.ResponseValidationError(
-                f"asked for detection {uuid} but the API answered with {detection.uuid}",
-                path="$.item.uuid",
-                body=body,
-                uuid=str(uuid),
-            )
-        return detection
+
+        async def fetch(deadline: float | None) -> Detection:
+            body = await self._send(request, deadline=deadline)
+            return _checked(_converter.structure_detection(body), request, body)
+
+        return fetch
 
     def list_detections(self, page: int | None = None, *, page_size: int = 100) -> DetectionPager:
         """List the team's detections (GET /detect).
 
         ``await client.list_detections(page=2)`` returns one :class:`Page`;
         ``async for detection in client.list_detections()`` walks every page from ``page``
-        (default 1). ``page_size`` must be 10–1000 (SPEC §5).
+        (default 1). ``page_size`` must be 10–1000 (API notes §5).
         """
         start = 1 if page is None else page
         _sansio.list_detections(page=start, page_size=page_size)  # validate eagerly
@@ -460,7 +406,7 @@ class DetectClient:
         """Upload private media (POST /secure_uploads) and return its token.
 
         Pass the token as ``media_token=`` to :meth:`create_detection` within one hour.
-        This is the route for files over 150 MB (SPEC §9). Never retried once sent.
+        This is the route for files over 150 MB (API notes §9). Never retried once sent.
         """
         return await self._upload(media_file(file, filename=filename))
 
@@ -486,7 +432,7 @@ class DetectClient:
     ) -> Batch:
         """Submit up to 50 files, or one zip archive, as a batch (POST /detect/batch).
 
-        The rules of SPEC §7 are checked before anything is sent: 1–50 files, 500 MB in
+        The rules of API notes §7 are checked before anything is sent: 1–50 files, 500 MB in
         total, files or a zip but not both, no ``detect_watermark`` or ``Prefer: wait``.
         ``audio_source_tracing`` is sent under the batch name ``audio_source_tracing_enabled``.
         A single ``.zip`` in ``files`` is sent as the archive. Never retried once sent.
@@ -508,11 +454,17 @@ class DetectClient:
 
     async def get_batch(self, uuid: str) -> Batch:
         """Fetch a batch's aggregate status (GET /detect/batch/{uuid})."""
-        return await self._get_batch(uuid)
+        return await self._batch_fetch(uuid)(None)
 
-    async def _get_batch(self, uuid: str, *, deadline: float | None = None) -> Batch:
+    def _batch_fetch(self, uuid: str) -> Fetch[Batch]:
+        """One poll of a batch: the request is built (and the uuid checked) once."""
         request = _sansio.get_batch(uuid)
-        return _converter.structure_batch(await self._send(request, deadline=deadline))
+
+        async def fetch(deadline: float | None) -> Batch:
+            body = await self._send(request, deadline=deadline)
+            return _checked(_converter.structure_batch(body), request, body)
+
+        return fetch
 
     # -- waiting -------------------------------------------------------------------------
 
@@ -550,7 +502,7 @@ class DetectClient:
     ) -> Detection:
         """Poll a detection until it is completed, and return it.
 
-        Polls while ``status`` is processing, missing or unknown (SPEC §3.4, §11), with
+        Polls while ``status`` is processing, missing or unknown (API notes §3.4, §11), with
         growing, jittered intervals (:class:`PollPolicy`). Transient errors (timeouts,
         dropped connections, 429, 5xx) are retried and do not end the wait.
 
@@ -569,13 +521,44 @@ class DetectClient:
             NotFoundError, AuthenticationError, ...: ended the wait at once.
         """
         seconds, policy = self._timeout(timeout, poll)
-        return await wait_for_result(
-            self,
+        _check_callable("on_update", on_update)
+        return await self._wait(
             uuid,
             timeout=seconds,
             poll=policy,
             on_update=on_update,
             wait_for_intelligence=wait_for_intelligence,
+        )
+
+    async def _wait(
+        self,
+        uuid: str,
+        *,
+        timeout: float | None,
+        poll: PollPolicy,
+        on_update: UpdateCallback | None,
+        wait_for_intelligence: bool,
+        experts: bool = False,
+    ) -> Detection:
+        """``wait_for_result`` with checked arguments.
+
+        With ``experts`` and ``wait_for_intelligence`` together, polling runs without
+        ``experts`` (whose list form only holds finished results, so it cannot say whether
+        intelligence is still running, API notes §4.1) and the final state is
+        fetched with it.
+        """
+        poll_experts = experts and not wait_for_intelligence
+        fetch = self._detection_fetch(uuid, experts=poll_experts)
+        final = self._detection_fetch(uuid, experts=True) if experts and not poll_experts else None
+        return await wait_for_result(
+            fetch,
+            uuid=uuid,
+            clock=self._clock,
+            timeout=timeout,
+            poll=poll,
+            on_update=on_update,
+            wait_for_intelligence=wait_for_intelligence,
+            fetch_final=None if final is None else partial(final, None),
         )
 
     def watch(
@@ -593,7 +576,12 @@ class DetectClient:
         """
         seconds, policy = self._timeout(timeout, poll)
         return watch(
-            self, uuid, timeout=seconds, poll=policy, wait_for_intelligence=wait_for_intelligence
+            self._detection_fetch(uuid, experts=False),
+            uuid=uuid,
+            clock=self._clock,
+            timeout=seconds,
+            poll=policy,
+            wait_for_intelligence=wait_for_intelligence,
         )
 
     async def create_and_wait(
@@ -615,8 +603,7 @@ class DetectClient:
         ``uuid`` (``err.uuid``), so nothing is lost: resume with ``wait_for_result(err.uuid)``.
         """
         self._timeout(timeout, poll)  # bad wait arguments fail before anything is billed
-        if on_update is not None and not callable(on_update):
-            raise errors.InvalidRequestError("on_update must be callable")
+        _check_callable("on_update", on_update)
         created = await self.create_detection(
             url, file=file, media_token=media_token, filename=filename, **options
         )
@@ -628,9 +615,7 @@ class DetectClient:
                 on_update=on_update,
                 wait_for_intelligence=wait_for_intelligence,
             )
-        except errors.ResembleError as exc:
-            if exc.uuid is None:
-                exc.uuid = created.uuid
+        except errors.ResembleError:  # every error of the wait names created.uuid already
             raise
         except Exception as exc:  # e.g. your on_update raised: the detection still exists
             exc.add_note(f"detection {created.uuid} was created; resume with wait_for_result()")
@@ -678,13 +663,11 @@ class DetectClient:
             raise errors.InvalidRequestError(
                 f"concurrency must be a whole number >= 1, got {concurrency!r}"
             )
-        if on_progress is not None and not callable(on_progress):
-            raise errors.InvalidRequestError("on_progress must be callable")
+        _check_callable("on_progress", on_progress)
         if wait:
 
             async def job(uuid: str) -> Detection:
-                return await wait_for_result(
-                    self,
+                return await self._wait(
                     uuid,
                     timeout=seconds,
                     poll=policy,
@@ -764,7 +747,15 @@ class DetectClient:
         A failed batch is returned, not raised: its children say why.
         """
         seconds, policy = self._timeout(timeout, poll)
-        batch = await wait_for_batch(self, uuid, timeout=seconds, poll=policy, on_update=on_update)
+        _check_callable("on_update", on_update)
+        batch = await wait_for_batch(
+            self._batch_fetch(uuid),
+            uuid=uuid,
+            clock=self._clock,
+            timeout=seconds,
+            poll=policy,
+            on_update=on_update,
+        )
         outcomes: list[Outcome] = []
         if fetch_results and batch.detect_uuids:
             outcomes = await self.fetch_many(batch.detect_uuids)
@@ -786,6 +777,7 @@ class DetectClient:
         Errors after the submission carry the batch ``uuid``.
         """
         self._timeout(timeout, poll)  # bad wait arguments fail before anything is billed
+        _check_callable("on_update", on_update)
         batch = await self.create_batch(files, zip_file=zip_file, **options)
         try:
             return await self.wait_for_batch(
@@ -796,6 +788,6 @@ class DetectClient:
                 on_update=on_update,
             )
         except errors.ResembleError as exc:
-            if exc.uuid is None:
+            if exc.uuid is None:  # e.g. a child's fetch: the batch is what was created
                 exc.uuid = batch.uuid
             raise

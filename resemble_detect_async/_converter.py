@@ -1,6 +1,6 @@
 """The one cattrs converter that reads the Detect wire format into ``models``.
 
-It owns every leniency the live service needs (SPEC §4.2, §16): numbers sent as strings or
+It owns every leniency the live service needs (API notes §4.2, §16): numbers sent as strings or
 percentages, booleans sent as strings, ISO or epoch timestamps, empty objects standing for
 "not yet", old field names, and unknown keys (kept in ``extra``). A body that still cannot
 be read raises :class:`~resemble_detect_async.errors.ResponseValidationError` naming the
@@ -9,13 +9,14 @@ path of the bad field; a bare cattrs error never reaches the caller.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
 import types
 import typing
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import attrs
@@ -42,6 +43,18 @@ _FALSE_WORDS = frozenset({"false", "f", "no", "n", "0", "off"})
 
 def _number(value: Any, *, percent_scale: float) -> float | None:
     """Read a JSON number or numeric string; ``"90%"`` is divided by ``percent_scale``."""
+    kind = type(value)
+    if kind is float or kind is str:  # the hot path: a plain number, or one as a string
+        try:
+            number = float(value)
+        except ValueError:
+            pass
+        else:
+            if number != number:  # NaN, or "nan": no value
+                return None
+            if number in (math.inf, -math.inf):
+                raise ValueError(f"expected a finite number, got {value!r}")
+            return number
     if value is None:
         return None
     if isinstance(value, bool):
@@ -132,7 +145,9 @@ def _bool(value: Any, _: Any = None) -> bool | None:
 
 
 def _int(value: Any, _: Any = None) -> int | None:
-    """Counts: ints, integral floats, and numeric strings."""
+    """Counts: ints (exactly, however large), integral floats, and numeric strings."""
+    if type(value) is int:
+        return value
     number = _float(value)
     if number is None:
         return None
@@ -170,6 +185,7 @@ def _id(value: Any, _: Any = None) -> str:
 
 
 _ISO_FIX = re.compile(r"(\.\d{6})\d+")
+_ZERO = timedelta(0)
 
 
 def _datetime(value: Any, _: Any = None) -> datetime | None:
@@ -182,6 +198,15 @@ def _datetime(value: Any, _: Any = None) -> datetime | None:
         seconds = value / 1000.0 if abs(value) > 1e11 else float(value)
         return datetime.fromtimestamp(seconds, tz=UTC)
     if isinstance(value, str):
+        if "T" in value:  # the hot path: a plain ISO 8601 time
+            try:
+                parsed = datetime.fromisoformat(value)
+            except ValueError:
+                pass
+            else:
+                if parsed.tzinfo is None:
+                    return parsed.replace(tzinfo=UTC)
+                return parsed if parsed.utcoffset() == _ZERO else parsed.astimezone(UTC)
         text = value.strip()
         if text.lower() in _NULL_WORDS:
             return None
@@ -200,7 +225,7 @@ def _mapping(value: Any, _: Any = None) -> Mapping[str, Any]:
     """Free-form objects; null reads as empty."""
     if value is None:
         return {}
-    if isinstance(value, Mapping):
+    if type(value) is dict or isinstance(value, Mapping):
         return dict(value)
     if value == [] or value == "":
         return {}
@@ -228,35 +253,15 @@ def _str_tuple(value: Any, _: Any = None) -> tuple[str, ...]:
 
 
 def _is_empty(value: Any) -> bool:
-    return value is None or (isinstance(value, Mapping | list | str) and len(value) == 0)
+    if value is None:
+        return True
+    kind = type(value)
+    if kind is dict or kind is list or kind is str or isinstance(value, Mapping):
+        return len(value) == 0
+    return False
 
 
-# --- the converter -------------------------------------------------------------------------
-
-_converter = cattrs.Converter(detailed_validation=True, forbid_extra_keys=False)
-
-
-def _register_exact(type_: Any, hook: Callable[[Any, Any], Any]) -> None:
-    """Register ``hook`` for exactly ``type_`` (classes, unions and generic aliases alike)."""
-    _converter.register_structure_hook_func(lambda candidate: candidate == type_, hook)
-
-
-for _cls, _cls_hook in ((float, _float), (int, _int), (bool, _bool), (datetime, _datetime)):
-    _converter.register_structure_hook(_cls, _cls_hook)
-for _type, _hook in (
-    (tuple[float, ...], _float_tuple),
-    (tuple[str, ...], _str_tuple),
-    (tuple[Any, ...], _json_tuple),
-    (Mapping[str, Any], _mapping),
-    # Optional scalars: the readers already map null (and "null"-ish strings) to None.
-    (float | None, _float),
-    (int | None, _int),
-    (bool | None, _bool),
-    (str | None, _text),
-    (datetime | None, _datetime),
-):
-    _register_exact(_type, _hook)
-_register_exact(typing.Any, lambda value, _: value)
+# --- the converters -------------------------------------------------------------------------
 
 
 def _optional_of(type_: Any) -> Any:
@@ -266,18 +271,6 @@ def _optional_of(type_: Any) -> Any:
     args = typing.get_args(type_)
     others = [arg for arg in args if arg is not type(None)]
     return others[0] if len(args) == 2 and len(others) == 1 else None
-
-
-def _optional_model_hook(type_: Any) -> Callable[[Any, Any], Any]:
-    """``Model | None``: null, ``{}``, ``[]`` and ``""`` all mean "not there yet"."""
-    cls = _optional_of(type_)
-
-    def hook(value: Any, _: Any) -> Any:
-        if _is_empty(value):
-            return None
-        return _converter.structure(value, cls)
-
-    return hook
 
 
 def _optional_enum_hook(type_: Any) -> Callable[[Any, Any], Any]:
@@ -292,49 +285,17 @@ def _optional_enum_hook(type_: Any) -> Callable[[Any, Any], Any]:
     return hook
 
 
-_converter.register_structure_hook_factory(
-    lambda t: attrs.has(_optional_of(t)), _optional_model_hook
-)
-_converter.register_structure_hook_factory(
-    lambda t: isinstance(enum := _optional_of(t), type) and issubclass(enum, m._LenientEnum),
-    _optional_enum_hook,
-)
-
-
-def _intelligence(value: Any, _: Any) -> m.Intelligence | tuple[m.Intelligence, ...] | None:
-    """An object (experts=false) or a list (experts=true) of results (SPEC §4.1)."""
-    if value is None or value == "" or value == {}:
-        return None
-    if isinstance(value, list):
-        return _converter.structure(value, tuple[m.Intelligence, ...])
-    return _converter.structure(value, m.Intelligence)
-
-
-def _description(value: Any, _: Any) -> str | m.IntelligenceDescription | None:
-    """Plain text, or the structured description (SPEC §4.2)."""
-    if value is None or isinstance(value, str):
-        return value
-    if isinstance(value, Mapping):
-        if not value:
-            return None
-        return _converter.structure(value, m.IntelligenceDescription)
-    return _text(value)
-
-
-_register_exact(m.Intelligence | tuple[m.Intelligence, ...] | None, _intelligence)
-_register_exact(str | m.IntelligenceDescription | None, _description)
-
 # Wire names that differ from attribute names: {class: {attribute: override}}.
 _OVERRIDES: dict[type, dict[str, Any]] = {
     m.VideoNode: {"certainty_percent": override(rename="certainty (%)", struct_hook=_percent)},
     m.Detection: {"uuid": override(struct_hook=_required_id)},
-    # Intelligence confidences are 0-100 (SPEC §4.2): "90%" means 90 here, not 0.9.
+    # Intelligence confidences are 0-100 (API notes §4.2): "90%" means 90 here.
     m.Fraud: {"confidence": override(struct_hook=_percent)},
     m.Liveness: {"confidence": override(struct_hook=_percent)},
     m.DigitallyAltered: {"confidence": override(struct_hook=_percent)},
     m.Batch: {"uuid": override(struct_hook=_required_id)},
 }
-# Older names read when the current name is absent (SPEC §16): {class: {old: attribute}}.
+# Older names read when the current name is absent (§16): {class: {old: attribute}}.
 _OLD_NAMES: dict[type, dict[str, str]] = {
     m.Detection: {"privacy_mode": "zero_retention_mode", "detect_uuid": "uuid", "id": "uuid"},
     m.Batch: {"batch_uuid": "uuid", "id": "uuid", "detects": "detect_uuids"},
@@ -342,7 +303,79 @@ _OLD_NAMES: dict[type, dict[str, str]] = {
 _BOOKKEEPING = frozenset({"extra", "raw"})
 
 
-def _model_hook(cls: Any) -> Callable[[Any, Any], Any]:
+def _build(*, detailed: bool) -> cattrs.Converter:
+    """One converter with every hook of the wire format.
+
+    Two are built from the same rules: a fast one (plain generated code) that reads every
+    good body, and a detailed one that only runs when the fast one failed, to name the
+    path of every bad field in the error.
+    """
+    conv = cattrs.Converter(detailed_validation=detailed, forbid_extra_keys=False)
+
+    def exact(type_: Any, hook: Callable[[Any, Any], Any]) -> None:
+        """Register ``hook`` for exactly ``type_`` (classes, unions and generic aliases)."""
+        conv.register_structure_hook_func(lambda candidate: candidate == type_, hook)
+
+    for cls, cls_hook in ((float, _float), (int, _int), (bool, _bool), (datetime, _datetime)):
+        conv.register_structure_hook(cls, cls_hook)
+    for type_, hook in (
+        (tuple[float, ...], _float_tuple),
+        (tuple[str, ...], _str_tuple),
+        (tuple[Any, ...], _json_tuple),
+        (Mapping[str, Any], _mapping),
+        # Optional scalars: the readers already map null (and "null"-ish strings) to None.
+        (float | None, _float),
+        (int | None, _int),
+        (bool | None, _bool),
+        (str | None, _text),
+        (datetime | None, _datetime),
+    ):
+        exact(type_, hook)
+    exact(typing.Any, lambda value, _: value)
+
+    def optional_model_hook(type_: Any) -> Callable[[Any, Any], Any]:
+        """``Model | None``: null, ``{}``, ``[]`` and ``""`` all mean "not there yet"."""
+        cls = _optional_of(type_)
+        inner = conv.get_structure_hook(cls)
+
+        def hook(value: Any, _: Any) -> Any:
+            if _is_empty(value):
+                return None
+            return inner(value, cls)
+
+        return hook
+
+    conv.register_structure_hook_factory(lambda t: attrs.has(_optional_of(t)), optional_model_hook)
+    conv.register_structure_hook_factory(
+        lambda t: isinstance(enum := _optional_of(t), type) and issubclass(enum, m._LenientEnum),
+        _optional_enum_hook,
+    )
+
+    def intelligence(value: Any, _: Any) -> m.Intelligence | tuple[m.Intelligence, ...] | None:
+        """An object (experts=false) or a list (experts=true) of results (§4.1)."""
+        if value is None or value == "" or value == {}:
+            return None
+        if isinstance(value, list):
+            return conv.structure(value, tuple[m.Intelligence, ...])
+        return conv.structure(value, m.Intelligence)
+
+    def description(value: Any, _: Any) -> str | m.IntelligenceDescription | None:
+        """Plain text, or the structured description (§4.2)."""
+        if value is None or isinstance(value, str):
+            return value
+        if isinstance(value, Mapping):
+            if not value:
+                return None
+            return conv.structure(value, m.IntelligenceDescription)
+        return _text(value)
+
+    exact(m.Intelligence | tuple[m.Intelligence, ...] | None, intelligence)
+    exact(str | m.IntelligenceDescription | None, description)
+    conv.register_structure_hook_factory(attrs.has, lambda cls: _model_hook(conv, cls))
+    return conv
+
+
+def _model_hook(conv: cattrs.Converter, cls: Any) -> Callable[[Any, Any], Any]:
     """Structure an attrs model, moving unknown keys into ``extra`` and the item into ``raw``."""
     field_names = [f.name for f in attrs.fields(cls) if f.name not in _BOOKKEEPING]
     overrides = _OVERRIDES.get(cls, {})
@@ -359,24 +392,26 @@ def _model_hook(cls: Any) -> Callable[[Any, Any], Any]:
         for f in attrs.fields(cls)
         if f.name in wire_names and f.default is not None and f.default is not attrs.NOTHING
     )
-    base = make_dict_structure_fn(cls, _converter, **overrides)
+    renamed = [(old, wire_names[new]) for old, new in old_names.items()]
+    base = make_dict_structure_fn(cls, conv, **overrides)
     label = cls.__name__
 
     def hook(value: Any, _: Any) -> Any:
-        if not isinstance(value, Mapping):
+        if type(value) is not dict and not isinstance(value, Mapping):
             raise TypeError(f"expected an object for {label}, got {type(value).__name__}")
-        data = {
-            key: value[key]
-            for key in value
-            if key in known and not (value[key] is None and key in null_means_default)
-        }
-        for old, new in old_names.items():
+        data: dict[str, Any] = {}
+        extra: dict[str, Any] = {}
+        for key, item in value.items():
+            if key not in known:
+                extra[key] = item
+            elif item is not None or key not in null_means_default:
+                data[key] = item
+        for old, new in renamed:
             if old in data:
                 old_value = data.pop(old)
-                wire_new = wire_names[new]
-                if data.get(wire_new) is None:
-                    data[wire_new] = old_value
-        data["extra"] = {key: value[key] for key in value if key not in known}
+                if data.get(new) is None:
+                    data[new] = old_value
+        data["extra"] = extra
         if has_raw:
             data["raw"] = value
         return base(data, cls)
@@ -384,7 +419,8 @@ def _model_hook(cls: Any) -> Callable[[Any, Any], Any]:
     return hook
 
 
-_converter.register_structure_hook_factory(attrs.has, _model_hook)
+_fast = _build(detailed=False)
+_converter = _build(detailed=True)
 
 
 # --- public entry points -------------------------------------------------------------------
@@ -398,6 +434,11 @@ def _describe(exc: BaseException, type_: type | None) -> str:
     return base
 
 
+@functools.cache
+def _fast_hook(cls: Any) -> Callable[[Any, Any], Any]:
+    return _fast.get_structure_hook(cls)
+
+
 def _first_path(messages: list[str], default: str) -> str:
     for message in messages:
         if " @ " in message:
@@ -407,6 +448,10 @@ def _first_path(messages: list[str], default: str) -> str:
 
 def structure(value: Any, cls: type[T], *, path: str = "$", body: Any = None) -> T:
     """Read ``value`` as ``cls``, or raise ResponseValidationError naming the bad field."""
+    try:
+        return _fast_hook(cls)(value, cls)  # type: ignore[arg-type,no-any-return]
+    except Exception:  # noqa: S110 - read again below, slowly, to say what is wrong
+        pass
     try:
         return _converter.structure(value, cls)
     except Exception as exc:  # cattrs wraps every hook failure; none may escape raw
@@ -456,8 +501,3 @@ def structure_page(body: Any) -> m.Page:
         )
     data = {key: val for key, val in body.items() if key != "success"}
     return structure(data, m.Page, path="$", body=body)
-
-
-def unstructure_detection(detection: m.Detection) -> Mapping[str, Any]:
-    """The wire item a Detection was read from (for JSONL output and resuming)."""
-    return detection.raw

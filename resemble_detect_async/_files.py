@@ -96,7 +96,7 @@ def _check_filename(name: object, what: str) -> None:
 def media_file(source: Any, *, filename: str | None = None, what: str = "file") -> MediaFile:
     """Normalise a :data:`FileInput` into a :class:`MediaFile`, or raise InvalidRequestError.
 
-    The API infers the media type from the file extension (SPEC §14), so bytes and nameless
+    The API infers the media type from the file extension (API notes §14), so bytes and nameless
     file objects need ``filename=``.
     """
     if filename is not None:

@@ -9,15 +9,15 @@ the in-process one without touching anything else.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import math
 from typing import Protocol, runtime_checkable
 
 from ._config import Clock
+from .errors import ConfigurationError
 
 __all__ = ["RateLimiter", "RequestGate", "TokenBucket"]
 
-DEFAULT_RATE = 40.0  # requests per second per API key (SPEC §15)
+DEFAULT_RATE = 40.0  # requests per second per API key (API notes §15)
 DEFAULT_MAX_CONCURRENCY = 32
 
 
@@ -49,10 +49,17 @@ class TokenBucket:
     """
 
     def __init__(self, rate: float | None, *, burst: int = 1, clock: Clock) -> None:
-        if rate is not None and not rate > 0:
-            raise ValueError(f"rate must be a positive number of requests per second, got {rate!r}")
-        if burst < 1:
-            raise ValueError(f"burst must be >= 1, got {burst!r}")
+        if rate is not None and not (
+            isinstance(rate, int | float)
+            and not isinstance(rate, bool)
+            and math.isfinite(rate)
+            and rate > 0
+        ):
+            raise ConfigurationError(
+                f"rate must be a positive number of requests per second, or None; got {rate!r}"
+            )
+        if isinstance(burst, bool) or not isinstance(burst, int) or burst < 1:
+            raise ConfigurationError(f"burst must be a whole number >= 1, got {burst!r}")
         self.rate = rate
         self.burst = burst
         self._clock = clock
@@ -60,11 +67,6 @@ class TokenBucket:
         self._tolerance = self._interval * (burst - 1)
         self._tat = float("-inf")  # theoretical arrival time of the next request
         self._paused_until = float("-inf")
-
-    @property
-    def paused_until(self) -> float:
-        """Clock time until which starts are held (``-inf`` when not paused)."""
-        return self._paused_until
 
     async def acquire(self) -> None:
         """Reserve the next start slot, sleeping until it comes (and past any pause)."""
@@ -102,26 +104,51 @@ class RequestGate:
     """Concurrency slot + rate permit for every attempt of every request on one client."""
 
     def __init__(self, *, max_concurrency: int, limiter: RateLimiter) -> None:
-        if max_concurrency < 1:
-            raise ValueError(f"max_concurrency must be >= 1, got {max_concurrency!r}")
+        if (
+            isinstance(max_concurrency, bool)
+            or not isinstance(max_concurrency, int)
+            or (max_concurrency < 1)
+        ):
+            raise ConfigurationError(f"max_concurrency must be >= 1, got {max_concurrency!r}")
         self.max_concurrency = max_concurrency
         self.limiter = limiter
         self._semaphore = asyncio.Semaphore(max_concurrency)
         self.in_flight = 0
         self.max_in_flight = 0
 
-    @asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
+    def slot(self) -> _Slot:
         """Hold one concurrency slot, then wait for a start permit; release on exit."""
-        async with self._semaphore:
-            await self.limiter.acquire()
-            self.in_flight += 1
-            self.max_in_flight = max(self.max_in_flight, self.in_flight)
-            try:
-                yield
-            finally:
-                self.in_flight -= 1
+        return _Slot(self)
 
     def pause(self, seconds: float) -> None:
         """Tell the limiter the API asked everyone to wait."""
         self.limiter.pause(seconds)
+
+
+class _Slot:
+    """``async with gate.slot():`` as a plain object (the hot path: one per attempt)."""
+
+    __slots__ = ("_gate", "_held")
+
+    def __init__(self, gate: RequestGate) -> None:
+        self._gate = gate
+        self._held = False
+
+    async def __aenter__(self) -> None:
+        gate = self._gate
+        await gate._semaphore.acquire()
+        try:
+            await gate.limiter.acquire()
+        except BaseException:
+            gate._semaphore.release()
+            raise
+        self._held = True
+        gate.in_flight += 1
+        if gate.in_flight > gate.max_in_flight:
+            gate.max_in_flight = gate.in_flight
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._held:
+            self._held = False
+            self._gate.in_flight -= 1
+            self._gate._semaphore.release()

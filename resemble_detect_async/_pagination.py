@@ -33,22 +33,30 @@ class DetectionPager:
         return self._fetch(self.start, self.page_size).__await__()
 
     async def pages(self) -> AsyncIterator[Page]:
-        """Every page from the start page on."""
+        """Every page from the start page on.
+
+        It cannot loop forever on a server that ignores ``page``: it stops when a page
+        repeats one already seen (same uuids), when the server answers another page than
+        asked, and after the last page the first one announced (``num_pages``).
+        """
         number = self.start
-        previous_first: str | None = None
+        seen: set[int] = set()  # a hash of each page's uuids: memory stays small
+        last_announced: int | None = None
         while True:
             page = await self._fetch(number, self.page_size)
-            first = page.items[0].uuid if page.items else None
-            if first is not None and first == previous_first:
-                return  # the server ignores `page` and repeats itself: stop, no endless loop
+            fingerprint = hash(tuple(detection.uuid for detection in page.items))
+            if page.items and fingerprint in seen:
+                return  # the server repeats itself: stop, no endless loop
+            seen.add(fingerprint)
             yield page
-            if not page.items or (page.page is not None and page.page != number):
-                return  # empty, or the server answered another page than asked: stop, no loop
-            previous_first = first
-            if page.num_pages is not None:
-                if number >= page.num_pages:
-                    return
-            elif len(page.items) < (page.page_size or self.page_size):
+            if page.page is not None and page.page != number:
+                return  # the server answered another page than asked: stop, no loop
+            if last_announced is None:
+                last_announced = page.num_pages
+            known = page.page if page.page is not None else number
+            if not page.has_next_after(known, requested_size=self.page_size):
+                return
+            if last_announced is not None and number >= last_announced:
                 return
             number += 1
 

@@ -11,34 +11,124 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+import attrs
 import backoff
 
 from . import errors
 from ._config import Clock, RetryPolicy
-from ._sansio import Request, is_retryable_status
+from ._sansio import Request
 
-__all__ = ["is_retryable", "send_with_retries"]
+__all__ = [
+    "RETRY_RULES",
+    "RetryRule",
+    "ends_wait",
+    "is_retryable",
+    "send_with_retries",
+    "stops_run",
+]
 
 log = logging.getLogger("resemble_detect_async")
 T = TypeVar("T")
 
 
-def is_retryable(error: BaseException, *, idempotent: bool) -> bool:
-    """May a request be sent again after ``error``?
+def _status(error: BaseException) -> int | None:
+    return error.status if isinstance(error, errors.APIStatusError) else None
 
-    Idempotent requests (GET, DELETE): on transport errors, on 408, 429 and 5xx (but 501
-    and 505, which a retry cannot fix), and on a
-    2xx body that is not JSON at all (cut off on the way).
-    Creating requests (every POST here may bill a detection): only when the connection
-    could not be opened, i.e. the request provably never reached the server.
+
+@attrs.frozen
+class RetryRule:
+    """One row of the retry table: which failures it covers and who may try again.
+
+    ``idempotent``: whether GET and DELETE are sent again. ``creating``: whether a POST is
+    sent again; every POST here creates (and bills) something, so only a failure that
+    proves the request never reached the server (or was refused before anything was
+    created) may say yes.
     """
-    if isinstance(error, errors.TransportError):
-        return idempotent or not error.request_sent
-    if isinstance(error, errors.APIStatusError):
-        return idempotent and is_retryable_status(error.status)
-    if isinstance(error, errors.ResponseValidationError):
-        return idempotent and error.truncated
-    return False
+
+    name: str
+    matches: Callable[[BaseException], bool]
+    idempotent: bool
+    creating: bool
+
+
+# The retry table: the first row that matches decides; no row, no retry. Adding a retry
+# rule means adding a row here (and its case in tests/test_retry_and_limits.py).
+RETRY_RULES: tuple[RetryRule, ...] = (
+    RetryRule(
+        "the connection could not be opened (the request never left)",
+        lambda e: isinstance(e, errors.TransportError) and not e.request_sent,
+        idempotent=True,
+        creating=True,
+    ),
+    RetryRule(
+        "timeout or dropped connection after sending",
+        lambda e: isinstance(e, errors.TransportError),
+        idempotent=True,
+        creating=False,
+    ),
+    RetryRule("408 request timeout", lambda e: _status(e) == 408, idempotent=True, creating=False),
+    # A 429 was refused before anything was created (or billed): safe to send again, after
+    # the Retry-After the server asked for (API notes §15).
+    RetryRule("429 rate limited", lambda e: _status(e) == 429, idempotent=True, creating=True),
+    RetryRule(
+        "501 and 505: a retry cannot help",
+        lambda e: _status(e) in (501, 505),
+        idempotent=False,
+        creating=False,
+    ),
+    RetryRule(
+        "5xx server error",
+        lambda e: 500 <= (_status(e) or 0) <= 599,
+        idempotent=True,
+        creating=False,
+    ),
+    RetryRule(
+        "a 2xx body that is not JSON (cut off on the way)",
+        lambda e: isinstance(e, errors.ResponseValidationError) and e.truncated,
+        idempotent=True,
+        creating=False,
+    ),
+)
+
+
+def retry_rule(error: BaseException) -> RetryRule | None:
+    """The row of :data:`RETRY_RULES` that decides about ``error`` (None: never retried)."""
+    for rule in RETRY_RULES:
+        if rule.matches(error):
+            return rule
+    return None
+
+
+def is_retryable(error: BaseException, *, idempotent: bool) -> bool:
+    """May a request be sent again after ``error``? (See :data:`RETRY_RULES`.)"""
+    rule = retry_rule(error)
+    if rule is None:
+        return False
+    return rule.idempotent if idempotent else rule.creating
+
+
+def ends_wait(error: BaseException) -> bool:
+    """Does ``error`` from a poll end the wait at once?
+
+    Polls are GETs: what the retry table retries is transient, and after the retry layer
+    gave up the wait keeps polling until its deadline. Anything else (404, 401, a body that
+    cannot be read...) will not change by polling again.
+    """
+    return not is_retryable(error, idempotent=True)
+
+
+def stops_run(error: BaseException) -> bool:
+    """Does ``error`` for one item stop a bulk run from sending more requests?
+
+    A refused key (401) answers every other request the same way, so a run of thousands
+    stops sending and reports the same error for each remaining item.
+    """
+    return isinstance(error, errors.AuthenticationError)
+
+
+def pauses_client(error: BaseException) -> bool:
+    """A 429 holds every request of the client, retried or not."""
+    return _status(error) == 429
 
 
 def _waits(policy: RetryPolicy) -> Callable[[], float]:
@@ -72,7 +162,7 @@ async def send_with_retries(
     client, even when this request itself is not retried.
     """
     start = clock.monotonic()
-    next_wait = _waits(policy)
+    next_wait: Callable[[], float] | None = None  # made on the first failure: most calls succeed
     tries = 0
     while True:
         tries += 1
@@ -87,8 +177,9 @@ async def send_with_retries(
             if server_wait is not None and policy.respect_retry_after:
                 wait = server_wait
             else:
+                next_wait = next_wait or _waits(policy)
                 wait = next_wait()
-            if isinstance(exc, errors.APIStatusError) and exc.status == 429:
+            if pauses_client(exc):
                 # Hold everyone, but never longer than we would wait ourselves: a server
                 # asking for an hour gets a RateLimitError for the caller to decide.
                 pause_all(min(wait, policy.max_retry_after))

@@ -1,8 +1,9 @@
 """Requests built and responses read as plain data: no aiohttp, no asyncio.
 
 Everything that encodes an API rule lives here as a pure function, so it is tested with
-tables instead of servers: which options exist and how they travel (SPEC §3.2, §7), the
-intake rules (§3.1, §7), uuid safety, status → error mapping (§13) and ``Retry-After``.
+tables instead of servers: the requests (their options are checked and encoded by the table
+in ``_options``, API notes §3.2, §7), the intake rules (§3.1, §7), uuid safety, status → error
+mapping (§13) and ``Retry-After``.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from urllib.parse import quote, urlsplit
 
 import attrs
 
-from . import errors
+from . import _options, errors
 from ._files import MB, MediaFile
 
 __all__ = [
@@ -28,25 +29,20 @@ __all__ = [
     "BATCH_MAX_FILES",
     "DIRECT_UPLOAD_MAX_BYTES",
     "Request",
+    "decipher_response",
     "error_for_status",
     "parse_body",
     "parse_retry_after",
     "validate_uuid",
 ]
 
-DIRECT_UPLOAD_MAX_BYTES = 150 * MB  # SPEC §3.1: larger files go through secure uploads
-WATERMARK_MAX_BYTES = 200 * MB  # SPEC §3.2 detect_watermark source limit
-BATCH_MAX_FILES = 50  # SPEC §7
-BATCH_MAX_BYTES = 500 * MB  # SPEC §7
-PAGE_SIZE_MIN, PAGE_SIZE_MAX = 10, 1000  # SPEC §5
-
-NOT_RETRYABLE_5XX = frozenset({501, 505})  # "not implemented"/"HTTP version": a retry cannot help
-
-
-def is_retryable_status(status: int) -> bool:
-    """408, 429 and every 5xx except 501 and 505."""
-    return status in (408, 429) or (500 <= status <= 599 and status not in NOT_RETRYABLE_5XX)
-
+ERROR_BODY_BYTES = 64 * 1024  # what is read of an error answer: enough for any message
+MAX_RESPONSE_BYTES = 64 * MB  # default cap on a success body (a page of 1,000 detections)
+DIRECT_UPLOAD_MAX_BYTES = 150 * MB  # API notes §3.1: larger files go through secure uploads
+WATERMARK_MAX_BYTES = 200 * MB  # API notes §3.2 detect_watermark source limit
+BATCH_MAX_FILES = 50  # API notes §7
+BATCH_MAX_BYTES = 500 * MB  # API notes §7
+PAGE_SIZE_MIN, PAGE_SIZE_MAX = 10, 1000  # API notes §5
 
 REQUEST_ID_HEADERS = ("x-request-id", "request-id", "x-amzn-requestid", "x-correlation-id")
 
@@ -63,6 +59,11 @@ class Request:
     files: Sequence[tuple[str, MediaFile]] = ()
     headers: Mapping[str, str] = attrs.field(factory=dict)
     long_read: bool = False  # Prefer: wait holds the connection until the analysis ends
+    subject: str | None = None  # the detection or batch uuid this request is about
+
+    def error_fields(self) -> dict[str, Any]:
+        """What every error raised for this request carries: where, and about what."""
+        return {"method": self.method, "path": self.path, "uuid": self.subject}
 
     @property
     def idempotent(self) -> bool:
@@ -90,10 +91,38 @@ def validate_uuid(value: object, *, what: str = "uuid") -> str:
     text = str(value) if isinstance(value, uuid_module.UUID) else value
     if not isinstance(text, str) or not _UUID_RE.fullmatch(text):
         raise errors.InvalidRequestError(
-            f"{what} {value!r} is not a valid Detect uuid (expected letters, digits, '-', '_' "
-            "or '.', like the 'uuid' field of a create response)"
+            f"{what} {echo(value)} is not a valid Detect uuid (expected letters, digits, '-', "
+            "'_' or '.', like the 'uuid' field of a create response)"
         )
     return text
+
+
+def _detection_uuid(value: object) -> str:
+    """A detection's uuid for ``/detect/{uuid}``; ``batch`` there is the batch route."""
+    uuid = validate_uuid(value)
+    if uuid.lower() == "batch":
+        raise errors.InvalidRequestError(
+            "'batch' is not a detection uuid (GET /detect/batch is another route); for a "
+            "batch use get_batch(uuid)"
+        )
+    return uuid
+
+
+def echo(value: object, limit: int = 80) -> str:
+    """``repr(value)`` cut to ``limit`` characters, for quoting caller input in a message."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 5]}...{text[-2:]}"
+
+
+def clean_text(text: str, limit: int = 300) -> str:
+    """Server text made safe to print: control characters (newlines, ANSI escapes) escaped
+    so nothing can forge a log line or a terminal, and the length capped."""
+    text = text.strip()
+    if len(text) > limit:
+        text = text[:limit] + "..."
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode() for ch in text)
 
 
 def _segment(uuid: str) -> str:
@@ -101,10 +130,15 @@ def _segment(uuid: str) -> str:
 
 
 def is_loopback_host(host: str | None) -> bool:
-    """True for ``localhost`` and loopback IP literals (the only plain-http targets allowed)."""
+    """True for loopback IP literals and ``localhost`` (the only plain-http targets allowed).
+
+    Other names, ``*.localhost`` included, are not trusted by their name: resolving them
+    may ask DNS, whose answer could point anywhere. ``localhost`` itself is checked again
+    by the client, which resolves it before the key is sent.
+    """
     if not host:
         return False
-    if host.lower() in ("localhost", "localhost.") or host.lower().endswith(".localhost"):
+    if host.lower() in ("localhost", "localhost."):
         return True
     try:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
@@ -126,6 +160,12 @@ def check_base_url(base_url: str, *, allow_insecure_http: bool) -> str:
         )
     if parts.query or parts.fragment:
         raise errors.ConfigurationError("base_url must not contain a query or fragment")
+    try:
+        parts.hostname.encode("idna")
+    except UnicodeError:
+        raise errors.ConfigurationError(
+            f"base_url has an invalid host name {echo(parts.hostname)} (empty or over-long label?)"
+        ) from None
     if parts.scheme == "http" and not allow_insecure_http and not is_loopback_host(parts.hostname):
         raise errors.ConfigurationError(
             f"refusing to send the API key over plain http to {parts.hostname!r}: use https, "
@@ -148,117 +188,10 @@ def _check_http_url(value: str, what: str, *, https_only: bool = False) -> str:
 
 # --- options -------------------------------------------------------------------------------
 
-_MODALITIES = ("audio", "video", "all")
-_MODEL_TYPES = ("image", "talking_head")
-
-
-def _check_number(name: str, value: float | None, *, minimum: float = 0.0) -> None:
-    if value is None:
-        return
-    try:
-        finite = not isinstance(value, bool) and math.isfinite(float(value))
-    except (TypeError, ValueError, OverflowError):
-        finite = False
-    if not finite or not isinstance(value, int | float):
-        raise errors.InvalidRequestError(f"{name} must be a number of seconds, got {value!r}")
-    if value < minimum:
-        raise errors.InvalidRequestError(f"{name} must be >= {minimum}, got {value!r}")
-
-
-def _check_bool(name: str, value: object) -> None:
-    if value is not None and not isinstance(value, bool):
-        raise errors.InvalidRequestError(f"{name} must be True, False or None, got {value!r}")
-
-
-def _check_common(options: Mapping[str, Any]) -> None:
-    """Rules shared by single and batch detects (SPEC §3.2, §7)."""
-    frame_length = options.get("frame_length")
-    if frame_length is not None and (
-        isinstance(frame_length, bool)
-        or not isinstance(frame_length, int)
-        or not 1 <= frame_length <= 4
-    ):
-        raise errors.InvalidRequestError(
-            f"frame_length must be a whole number of seconds from 1 to 4, got {frame_length!r}"
-        )
-    for name in ("start_region", "end_region", "max_video_secs", "max_video_fps"):
-        _check_number(name, options.get(name))
-    start, end = options.get("start_region"), options.get("end_region")
-    if start is not None and end is not None and end <= start:
-        raise errors.InvalidRequestError(f"end_region ({end}) must be after start_region ({start})")
-    if options.get("max_video_fps") is not None and options["max_video_fps"] <= 0:
-        raise errors.InvalidRequestError("max_video_fps must be > 0")
-    callback = options.get("callback_url")
-    if callback is not None:
-        _check_http_url(callback, "callback_url")
-    for name, value in options.items():
-        if name not in (
-            "frame_length",
-            "callback_url",
-            "modality",
-            "model_types",
-            "pipeline",
-        ) and not (isinstance(value, int | float) and not isinstance(value, bool)):
-            _check_bool(name, value)
-
-
-def detection_options(**options: Any) -> dict[str, Any]:
-    """Validate POST /detect options and drop the unset ones (SPEC §3.2).
-
-    Unset options are not sent at all: the API's defaults then apply, and Resemble's own
-    clients avoid sending false flags.
-    """
-    options = {key: value for key, value in options.items() if value is not None}
-    _check_common(options)
-    modality = options.get("modality")
-    if modality is not None and modality not in _MODALITIES:
-        raise errors.InvalidRequestError(
-            f"modality must be one of {', '.join(_MODALITIES)}, got {modality!r}"
-        )
-    model_types = options.get("model_types")
-    if model_types is not None and model_types not in _MODEL_TYPES:
-        raise errors.InvalidRequestError(
-            f"model_types must be one of {', '.join(_MODEL_TYPES)}, got {model_types!r}"
-        )
-    if options.get("signal") and options.get("zero_retention_mode"):
-        raise errors.InvalidRequestError(
-            "signal cannot be combined with zero_retention_mode (SPEC §3.2): drop one of them"
-        )
-    if options.get("infer_from_intelligence") and not options.get("intelligence"):
-        raise errors.InvalidRequestError(
-            "infer_from_intelligence has no effect without intelligence=True"
-        )
-    if options.get("wait_for_intelligence") is not None and not (
-        options.get("callback_url") and options.get("intelligence")
-    ):
-        raise errors.InvalidRequestError(
-            "wait_for_intelligence only applies with callback_url and intelligence=True; to "
-            "wait for intelligence while polling, use wait_for_result(wait_for_intelligence=True)"
-        )
-    return options
-
-
-def batch_options(**options: Any) -> dict[str, Any]:
-    """Validate POST /detect/batch options (SPEC §7) and rename to the batch wire names."""
-    options = {key: value for key, value in options.items() if value is not None}
-    _check_common(options)
-    if "audio_source_tracing" in options:
-        # Batch uses a different name for the same switch (SPEC §7).
-        options["audio_source_tracing_enabled"] = options.pop("audio_source_tracing")
-    if options.get("infer_from_intelligence") and not options.get("intelligence"):
-        raise errors.InvalidRequestError(
-            "infer_from_intelligence has no effect without intelligence=True"
-        )
-    return options
-
-
-def form_value(value: Any) -> str:
-    """Multipart carries every option as a string: ``"true"``, ``"2"``, ``"0.5"`` (SPEC §3.2)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
+# The option table, its value checks and its wire encoding live in _options (API notes §3.2, §7);
+# the builders below take the options these return.
+detection_options = _options.detection_options
+batch_options = _options.batch_options
 
 
 # --- request builders ----------------------------------------------------------------------
@@ -271,7 +204,7 @@ def check_intake(
     media_token: str | None,
     options: Mapping[str, Any],
 ) -> None:
-    """Exactly one intake (SPEC §3.1), and the watermark source limit (SPEC §3.2).
+    """Exactly one intake (API notes §3.1), and the watermark source limit (API notes §3.2).
 
     Runs before anything is sent, including the secure upload of a large file.
     """
@@ -304,16 +237,12 @@ def create_detection(
     options: Mapping[str, Any],
     wait: bool,
 ) -> Request:
-    """POST /detect with exactly one intake (SPEC §3.1): JSON for url/token, multipart for file."""
+    """POST /detect with exactly one intake (API notes §3.1): JSON for url/token, multipart
+    for a file."""
     check_intake(url=url, media=media, media_token=media_token, options=options)
     headers = {"Prefer": "wait"} if wait else {}
-    if media is not None:
-        if media.size is not None and media.size > DIRECT_UPLOAD_MAX_BYTES:
-            raise errors.InvalidRequestError(
-                f"{media.filename} is {media.size} bytes, over the 150 MB direct-upload limit: "
-                "upload it with upload_media() and pass media_token="
-            )
-        form = {key: form_value(value) for key, value in options.items()}
+    if media is not None:  # the client sends files over 150 MB through upload_media() first
+        form = _options.form_fields(options)
         return Request(
             method="POST",
             path="/detect",
@@ -324,7 +253,7 @@ def create_detection(
         )
     body: dict[str, Any] = {}
     if url is not None:
-        body["url"] = _check_http_url(url, "url", https_only=True)  # SPEC §3.1
+        body["url"] = _check_http_url(url, "url", https_only=True)  # API notes §3.1
     else:
         if not isinstance(media_token, str) or not media_token.strip():
             raise errors.InvalidRequestError(
@@ -336,18 +265,20 @@ def create_detection(
 
 
 def get_detection(uuid: str, *, experts: bool = False) -> Request:
-    """GET /detect/{uuid}; ``experts=true`` turns ``intelligence`` into a list (SPEC §4.1)."""
+    """GET /detect/{uuid}; ``experts=true`` turns ``intelligence`` into a list (API notes §4.1)."""
     params = {"experts": "true"} if experts else {}
-    return Request(method="GET", path=f"/detect/{_segment(validate_uuid(uuid))}", params=params)
+    uuid = _detection_uuid(uuid)
+    return Request(method="GET", path=f"/detect/{_segment(uuid)}", params=params, subject=uuid)
 
 
 def delete_detection(uuid: str) -> Request:
-    """DELETE /detect/{uuid} (SPEC §6)."""
-    return Request(method="DELETE", path=f"/detect/{_segment(validate_uuid(uuid))}")
+    """DELETE /detect/{uuid} (API notes §6)."""
+    uuid = _detection_uuid(uuid)
+    return Request(method="DELETE", path=f"/detect/{_segment(uuid)}", subject=uuid)
 
 
 def list_detections(*, page: int, page_size: int) -> Request:
-    """GET /detect?page=&page_size= with the documented bounds checked (SPEC §5)."""
+    """GET /detect?page=&page_size= with the documented bounds checked (API notes §5)."""
     if isinstance(page, bool) or not isinstance(page, int) or page < 1:
         raise errors.InvalidRequestError(f"page must be a whole number >= 1, got {page!r}")
     if (
@@ -365,14 +296,14 @@ def list_detections(*, page: int, page_size: int) -> Request:
 
 
 def upload_media(media: MediaFile) -> Request:
-    """POST /secure_uploads with one ``file`` part (SPEC §9)."""
+    """POST /secure_uploads with one ``file`` part (API notes §9)."""
     return Request(method="POST", path="/secure_uploads", form={}, files=(("file", media),))
 
 
 def create_batch(
     *, files: Sequence[MediaFile], archive: MediaFile | None, options: Mapping[str, Any]
 ) -> Request:
-    """POST /detect/batch: repeated ``files[]`` parts or one zip as ``file`` (SPEC §7)."""
+    """POST /detect/batch: repeated ``files[]`` parts or one zip as ``file`` (API notes §7)."""
     if bool(files) == (archive is not None):
         raise errors.InvalidRequestError(
             "create_batch needs either files=[...] (1 to 50 media files) or zip_file=, not "
@@ -403,13 +334,14 @@ def create_batch(
         raise errors.InvalidRequestError(
             f"a batch may total at most 500 MB, these files total {total / MB:.1f} MB"
         )
-    form = {key: form_value(value) for key, value in options.items()}
+    form = _options.form_fields(options)
     return Request(method="POST", path="/detect/batch", form=form, files=tuple(parts))
 
 
 def get_batch(uuid: str) -> Request:
-    """GET /detect/batch/{uuid} (SPEC §8)."""
-    return Request(method="GET", path=f"/detect/batch/{_segment(validate_uuid(uuid))}")
+    """GET /detect/batch/{uuid} (API notes §8)."""
+    uuid = validate_uuid(uuid)
+    return Request(method="GET", path=f"/detect/batch/{_segment(uuid)}", subject=uuid)
 
 
 # --- responses -----------------------------------------------------------------------------
@@ -419,15 +351,42 @@ def _lower(headers: Mapping[str, str]) -> dict[str, str]:
     return {key.lower(): value for key, value in headers.items()}
 
 
-def parse_body(raw: bytes, headers: Mapping[str, str]) -> Any:
+def _stdlib_loads(raw: bytes) -> Any:
+    return json.loads(raw)
+
+
+try:  # the optional fast path (pip install 'resemble-detect-async[fast]')
+    import orjson
+
+    def _loads(raw: bytes) -> Any:
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError:  # e.g. integers orjson cannot hold: ask json
+            return json.loads(raw)
+
+except ImportError:  # pragma: no cover - depends on the environment
+    _loads = _stdlib_loads
+
+
+def parse_body(raw: bytes, headers: Mapping[str, str] | None = None) -> Any:
     """The body as JSON when it parses; otherwise the text (error pages are HTML)."""
+    return _parse(raw)[0]
+
+
+def _parse(raw: bytes) -> tuple[Any, str | None]:
+    """The body, and why valid-looking JSON could not be read (None when it was read, or
+    when it is simply not JSON, like an error page or a body cut off on the way)."""
     if not raw:
-        return None
-    text = raw.decode("utf-8", errors="replace")
+        return None, None
     try:
-        return json.loads(text)
-    except (ValueError, RecursionError):  # not JSON, or absurdly deep: keep the text
-        return text
+        return _loads(raw), None
+    except RecursionError:
+        return raw.decode("utf-8", errors="replace"), "it is nested too deeply to read"
+    except ValueError as exc:
+        text = raw.decode("utf-8", errors="replace")
+        if "digits" in str(exc):  # e.g. "Exceeds the limit (4300 digits) for integer ..."
+            return text, "it holds an integer too long to read"
+        return text, None
 
 
 def request_id(headers: Mapping[str, str]) -> str | None:
@@ -497,14 +456,16 @@ def _message(status: int, body: Any) -> str:
         for key in ("message", "error", "detail"):
             value = body.get(key)
             if isinstance(value, str) and value.strip():
-                return value.strip()
+                return clean_text(value)
     if isinstance(body, Mapping) and isinstance(body.get("errors"), list) and body["errors"]:
-        return "; ".join(str(item) for item in body["errors"])
+        return clean_text("; ".join(str(item) for item in body["errors"][:20]))
     if isinstance(body, str) and body.strip():
-        text = re.sub(r"<[^>]+>", " ", body)
+        # Error pages are cut before they are processed (the transport reads at most
+        # ERROR_BODY_BYTES of them; a direct caller gets the same bound here).
+        text = re.sub(r"<[^>]{0,1000}>", " ", body[:ERROR_BODY_BYTES])
         text = re.sub(r"\s+", " ", text).strip()
         if text:
-            return text[:200]
+            return clean_text(text, 200)
     return {
         400: "bad request",
         401: "invalid or missing API key",
@@ -524,9 +485,11 @@ def error_for_status(
     method: str | None = None,
     path: str | None = None,
     now: float | None = None,
+    uuid: str | None = None,
 ) -> errors.APIStatusError:
-    """The typed error for an error response; HTML and empty bodies included (SPEC §13)."""
+    """The typed error for an error response; HTML and empty bodies included (API notes §13)."""
     kwargs: dict[str, Any] = {
+        "uuid": uuid,
         "status": status,
         "retry_after": parse_retry_after(_lower(headers).get("retry-after"), now=now),
         "body": body,
@@ -536,6 +499,13 @@ def error_for_status(
         "path": path,
     }
     message = _message(status, body)
+    if 300 <= status < 400:
+        location = _lower(headers).get("location")
+        where = f" to {clean_text(location, 200)}" if location else ""
+        message = (
+            f"redirected{where} ({message}); redirects are not followed, since they would carry "
+            "the API key elsewhere: check base_url"
+        )
     cls = _ERRORS_BY_STATUS.get(status)
     if cls is None:
         cls = errors.ServerError if status >= 500 else errors.APIStatusError
@@ -550,3 +520,59 @@ def is_success_body(body: Any) -> bool:
     return not (
         success is False or (isinstance(success, str) and success.strip().lower() == "false")
     )
+
+
+def decipher_response(
+    request: Request,
+    status: int,
+    headers: Mapping[str, str],
+    raw: bytes,
+    *,
+    attempt: int = 1,
+    now: float | None = None,
+) -> Any:
+    """Turn one HTTP answer to ``request`` into its JSON body, or raise the typed error.
+
+    Every rule for reading an answer lives here (the transport only moves bytes):
+
+    * an error status, or a 2xx whose envelope says ``"success": false``, raises the
+      error of :func:`error_for_status` (API notes §1, §13);
+    * a 2xx body that is not JSON, or an empty GET body, was most likely cut off on the
+      way: ``ResponseValidationError(truncated=True)``, which the retry layer retries;
+    * a DELETE answered 404 on a retry means an earlier attempt deleted it and its answer
+      was lost: the goal is reached.
+
+    ``attempt`` is the 1-based try number; ``now`` the wall-clock time for HTTP-date
+    ``Retry-After`` values. Every error carries the request's method, path and subject uuid.
+    """
+    body, unreadable = _parse(raw)
+    if status == 404 and attempt > 1 and request.method == "DELETE":
+        return {"success": True, "message": "deleted (by an earlier attempt)"}
+    if status >= 300 or not is_success_body(body):
+        raise error_for_status(
+            status,
+            headers,
+            body,
+            method=request.method,
+            path=request.path,
+            now=now,
+            uuid=request.subject,
+        )
+    if unreadable is not None:  # valid JSON that no retry will make readable
+        raise errors.ResponseValidationError(
+            f"{request.method} {request.path} answered {status} with JSON that cannot be "
+            f"read: {unreadable}",
+            path="$",
+            body=body[:ERROR_BODY_BYTES],
+            uuid=request.subject,
+        )
+    if (raw and isinstance(body, str)) or (body is None and request.method == "GET"):
+        raise errors.ResponseValidationError(
+            f"{request.method} {request.path} answered {status} with a body that is not JSON "
+            "(truncated?)",
+            path="$",
+            body=body,
+            truncated=True,
+            uuid=request.subject,
+        )
+    return body

@@ -20,6 +20,7 @@ failure. The tree::
     │   ├── RateLimitError                   429 (``retry_after`` in seconds, if the server said)
     │   └── ServerError                      5xx
     ├── ResponseValidationError              a 2xx body that cannot be read as the documented shape
+    │   └── ResponseTooLargeError            the body was over ``max_response_bytes``
     ├── DetectionFailedError                 the detection finished with status ``failed``
     └── WaitTimeoutError (TimeoutError)      the overall wait deadline passed; the uuid is kept
 
@@ -50,6 +51,7 @@ __all__ = [
     "PermissionDeniedError",
     "RateLimitError",
     "ResembleError",
+    "ResponseTooLargeError",
     "ResponseValidationError",
     "ServerError",
     "TransportError",
@@ -64,6 +66,45 @@ def _rebuild(cls: type[BaseException], args: tuple[Any, ...], state: dict[str, A
     err.args = args
     err.__dict__.update(state)
     return err
+
+
+_MODEL_KEY = "$model"  # {"$model": "Detection", "item": {...}}
+_ERROR_KEY = "$error"  # {"$error": {...an error's to_dict()...}}
+
+
+def _to_json(value: Any) -> Any:
+    """One state value as JSON: models by their wire item, errors by their dict."""
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    if isinstance(value, Mapping):
+        return {str(key): _to_json(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_to_json(item) for item in value]
+    if isinstance(value, ResembleError):
+        return {_ERROR_KEY: value.to_dict()}
+    raw = getattr(value, "raw", None)
+    if isinstance(raw, Mapping):  # a Detection or a Batch: the item as the API sent it
+        return {_MODEL_KEY: type(value).__name__, "item": dict(raw)}
+    if isinstance(value, BaseException):
+        return {_ERROR_KEY: {"type": type(value).__name__, "text": str(value)}}
+    return repr(value)
+
+
+def _from_json(value: Any) -> Any:
+    """The inverse of :func:`_to_json` for what it can invert."""
+    if isinstance(value, list):
+        return [_from_json(item) for item in value]
+    if not isinstance(value, Mapping):
+        return value
+    if _MODEL_KEY in value:
+        from . import _converter, models
+
+        cls = getattr(models, str(value[_MODEL_KEY]), None)
+        if isinstance(cls, type):
+            return _converter.structure(value.get("item"), cls)
+    if _ERROR_KEY in value and isinstance(value[_ERROR_KEY], Mapping):
+        return ResembleError.from_dict(value[_ERROR_KEY])
+    return {key: _from_json(item) for key, item in value.items()}
 
 
 class ResembleError(Exception):
@@ -85,7 +126,35 @@ class ResembleError(Exception):
         return self.message
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (_rebuild, (type(self), self.args, dict(self.__dict__)))
+        return (_rebuild, (type(self), self.args, self.__getstate__()))
+
+    def __getstate__(self) -> dict[str, Any]:
+        """The error's state: what pickling ships and what :meth:`to_dict` writes."""
+        return dict(self.__dict__)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The error as plain JSON: its type, text and every attribute of its state.
+
+        Built on the same state as pickling, so an attribute added to any error class is
+        written too. A detection or batch is written as the wire item it was read from and
+        a chained error as its own dict; anything else that is not JSON becomes its repr.
+        """
+        out: dict[str, Any] = {"type": type(self).__name__, "text": str(self)}
+        for name, value in self.__getstate__().items():
+            out[name] = _to_json(value)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ResembleError:
+        """Rebuild an error written by :meth:`to_dict` (an unknown type reads as ``cls``)."""
+        found = globals().get(str(data.get("type")))
+        klass = found if isinstance(found, type) and issubclass(found, cls) else cls
+        message = str(data.get("message", data.get("text", "")))
+        state = {
+            name: _from_json(value) for name, value in data.items() if name not in ("type", "text")
+        }
+        state.setdefault("message", message)
+        return _rebuild(klass, (message,), state)  # type: ignore[no-any-return]
 
 
 class ConfigurationError(ResembleError, ValueError):
@@ -249,6 +318,14 @@ class ResponseValidationError(ResembleError):
         self.path = path
         self.problems = list(problems or [])
         self.body = body
+
+
+class ResponseTooLargeError(ResponseValidationError):
+    """The answer was larger than the client's ``max_response_bytes`` (after decompression).
+
+    Not retried: the same answer would come again. Raise the limit if your pages really
+    are that large (``DetectClient(max_response_bytes=...)``).
+    """
 
 
 class DetectionFailedError(ResembleError):

@@ -7,7 +7,7 @@ reachable today; :class:`Detection` and :class:`Batch` also keep the whole item 
 
 Verdicts: labels arrive as "fake", "Fake", "Likely Fake", "real"... :func:`normalize_label`
 folds them into :class:`Verdict`, and :attr:`Detection.verdict` combines the blocks that
-apply to the media type (SPEC §4.2, §18.2).
+apply to the media type (API notes §4.2, §18.2).
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ class _LenientEnum(enum.StrEnum):
 
 
 class DetectionStatus(_LenientEnum):
-    """``item.status`` of a detection (SPEC §11).
+    """``item.status`` of a detection (API notes §11).
 
     ``error``/``cancelled`` (which Resemble's own MCP server treats as terminal) read as
     ``FAILED``; ``pending``/``queued`` read as ``PROCESSING``. Anything else is ``UNKNOWN``,
@@ -116,7 +116,7 @@ class DetectionStatus(_LenientEnum):
 
 
 class BatchStatus(_LenientEnum):
-    """``item.status`` of a batch; the last three are terminal (SPEC §8)."""
+    """``item.status`` of a batch; the last three are terminal (API notes §8)."""
 
     PROCESSING = "processing"
     COMPLETED = "completed"
@@ -147,7 +147,7 @@ class BatchStatus(_LenientEnum):
 
 
 class IntelligenceStatus(_LenientEnum):
-    """``intelligence.status``; independent of the detection's status (SPEC §11)."""
+    """``intelligence.status``; independent of the detection's status (API notes §11)."""
 
     PENDING = "pending"
     PROCESSING = "processing"
@@ -166,7 +166,7 @@ class IntelligenceStatus(_LenientEnum):
 
 
 class WatermarkStatus(_LenientEnum):
-    """``watermark.status`` (SPEC §11); a failed watermark does not fail the detection."""
+    """``watermark.status`` (API notes §11); a failed watermark does not fail the detection."""
 
     PENDING = "pending"
     PROCESSING = "processing"
@@ -191,7 +191,7 @@ class MediaType(_LenientEnum):
 
 
 class Modality(_LenientEnum):
-    """``item.modality``: which components ran for a video (SPEC §3.2)."""
+    """``item.modality``: which components ran for a video (API notes §3.2)."""
 
     AUDIO = "audio"
     VIDEO = "video"
@@ -218,8 +218,8 @@ def normalize_label(label: object) -> Verdict:
     """Fold a label ("fake", "Fake", "Likely Fake", "REAL", ...) into a :class:`Verdict`.
 
     Labels are free strings that vary in case and wording across media types and API
-    versions (SPEC §4.2). Hedged labels ("Likely Fake") count as their verdict, because the
-    API itself uses "Likely Fake" as a verdict (``infer_from_intelligence``, SPEC §3.2);
+    versions (API notes §4.2). Hedged labels ("Likely Fake") count as their verdict, because the
+    API itself uses "Likely Fake" as a verdict (``infer_from_intelligence``, API notes §3.2);
     the exact wording stays available on the metric block's ``label``.
     """
     if not isinstance(label, str):
@@ -270,7 +270,7 @@ class IflResult:
 
 @attrs.frozen(kw_only=True)
 class ReverseImageSearchSource:
-    """One hit of ``use_reverse_search`` (SPEC §4.2)."""
+    """One hit of ``use_reverse_search`` (API notes §4.2)."""
 
     url: str | None = None
     title: str | None = None
@@ -386,7 +386,7 @@ class DigitallyAltered:
 
 @attrs.frozen(kw_only=True)
 class IntelligenceDescription:
-    """The structured form of ``intelligence.description`` (SPEC §4.2).
+    """The structured form of ``intelligence.description`` (API notes §4.2).
 
     Text fields that arrive as lists or objects are kept as their JSON text.
     """
@@ -497,7 +497,7 @@ class Detection:
     """One detection (``item`` of POST/GET /detect, or one entry of a list page).
 
     Every field but ``uuid`` may be missing: an async create answers with little more than
-    the uuid, and older records lack newer fields (SPEC §3.4, §16). ``status`` is None when
+    the uuid, and older records lack newer fields (API notes §3.4, §16). ``status`` is None when
     the body did not say; waiting helpers keep polling in that case.
     """
 
@@ -560,7 +560,7 @@ class Detection:
 
     @property
     def is_intelligence_pending(self) -> bool:
-        """True while a requested intelligence result is still running (SPEC §3.3, §11)."""
+        """True while a requested intelligence result is still running (API notes §3.3, §11)."""
         return isinstance(self.intelligence, Intelligence) and not self.intelligence.is_terminal
 
     @property
@@ -572,7 +572,7 @@ class Detection:
     # -- verdict -------------------------------------------------------------------------
 
     def _blocks(self) -> list[AudioMetrics | ImageMetrics | VideoMetrics]:
-        """The metric blocks that speak for this media type (SPEC §4.2)."""
+        """The metric blocks that speak for this media type (API notes §4.2)."""
         by_type: dict[MediaType | None, list[AudioMetrics | ImageMetrics | VideoMetrics | None]]
         by_type = {
             MediaType.AUDIO: [self.metrics],
@@ -672,6 +672,17 @@ class Page:
     @property
     def has_next(self) -> bool:
         """True when a later page exists, judged by ``num_pages`` or, failing that, fullness."""
-        if self.page is not None and self.num_pages is not None:
-            return self.page < self.num_pages
-        return self.page_size is not None and len(self.items) >= self.page_size > 0
+        return self.has_next_after(self.page, requested_size=None)
+
+    def has_next_after(self, number: int | None, *, requested_size: int | None) -> bool:
+        """Whether a page follows this one, read as page ``number`` of a listing asked for
+        with ``requested_size`` items a page (the one rule the pager uses too).
+
+        ``num_pages`` decides when both it and the page number are known; otherwise a full
+        page (as many items as the page size the API echoed, or else the size asked for)
+        suggests another one, and a short or empty page is the last.
+        """
+        if number is not None and self.num_pages is not None:
+            return number < self.num_pages
+        size = self.page_size or requested_size
+        return bool(self.items) and size is not None and len(self.items) >= size > 0

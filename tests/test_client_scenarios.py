@@ -17,7 +17,6 @@ from resemble_detect_async import (
     MediaType,
     NotFoundError,
     PaymentRequiredError,
-    RateLimitError,
     ResponseValidationError,
     ServerError,
 )
@@ -113,7 +112,7 @@ async def test_wait_true_returns_the_finished_result(
 
 
 async def test_get_with_experts_returns_a_list(fake: FakeDetectAPI, client: DetectClient) -> None:
-    """experts=True turns intelligence into a tuple of results (SPEC §4.1)."""
+    """experts=True turns intelligence into a tuple of results (API notes §4.1)."""
     uuid = fake.add_detection(polls_to_complete=0, intelligence=True)
     plain = await client.get_detection(uuid)
     experts = await client.get_detection(uuid, experts=True)
@@ -179,7 +178,7 @@ async def test_batch_rules_are_checked_before_sending(
 async def test_batch_sends_the_batch_name_for_source_tracing(
     fake: FakeDetectAPI, client: DetectClient
 ) -> None:
-    """audio_source_tracing travels as audio_source_tracing_enabled on batches (SPEC §7)."""
+    """audio_source_tracing travels as audio_source_tracing_enabled on batches (API notes §7)."""
     await client.create_batch([("a.wav", WAV)], audio_source_tracing=True)
     (request,) = [r for r in fake.requests if r.path == "/detect/batch"]
     assert request.form == {"audio_source_tracing_enabled": "true"}
@@ -212,12 +211,14 @@ async def test_create_dropped_after_processing_is_not_retried(
     assert len(fake.detections) == 1 and posts(fake) == 1
 
 
-async def test_create_429_is_raised_not_retried(fake: FakeDetectAPI, client: DetectClient) -> None:
-    """A 429 on POST /detect is raised with its Retry-After; the SDK does not resubmit."""
+async def test_create_429_is_retried_and_creates_once(
+    fake: FakeDetectAPI, client: DetectClient
+) -> None:
+    """A 429 on POST /detect was refused before creating anything: it is sent again, once."""
     fake.inject(Fault.rate_limited(retry_after=3, method="POST", path="/detect"))
-    with pytest.raises(RateLimitError) as info:
-        await client.create_detection(url="https://example.com/a.wav")
-    assert info.value.retry_after == 3.0 and posts(fake) == 1
+    created = await client.create_detection(url="https://example.com/a.wav")
+    assert posts(fake) == 2 and len(fake.detections) == 1
+    assert created.uuid in fake.detections
 
 
 async def test_402_carries_cost_details(fake: FakeDetectAPI, client: DetectClient) -> None:
@@ -289,7 +290,7 @@ async def test_intake_is_checked_before_a_large_upload(
 
 
 async def test_url_must_be_https(fake: FakeDetectAPI, client: DetectClient) -> None:
-    """The API fetches `url` itself and documents it as public HTTPS (SPEC §3.1)."""
+    """The API fetches `url` itself and documents it as public HTTPS (API notes §3.1)."""
     with pytest.raises(InvalidRequestError, match="https"):
         await client.create_detection(url="http://example.com/a.wav")
     assert fake.requests == []

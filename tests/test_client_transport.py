@@ -337,18 +337,21 @@ async def test_list_page_size_checked_eagerly(client: DetectClient) -> None:
         client.list_detections(page_size=5)
 
 
-def test_header_dicts_never_show_the_key() -> None:
-    """Even a dump of the transport's header dict (as error trackers take) hides the key."""
+def test_transport_state_never_holds_the_key_as_text() -> None:
+    """No attribute of the transport is a str holding the key (serializers print str subclasses)."""
+    import json
+
     from resemble_detect_async._config import Timeouts
-    from resemble_detect_async._transport import Transport
+    from resemble_detect_async._transport import Secret, Transport
 
     transport = Transport(
         object(),  # type: ignore[arg-type]
         base_url=BASE,
-        authorization=f"Bearer {KEY}",
+        authorization=Secret(f"Bearer {KEY}"),
         timeouts=Timeouts(),
         user_agent="ua",
     )
-    headers = transport._headers
-    assert KEY not in repr(headers) and KEY not in repr(transport)
-    assert headers["Authorization"] == f"Bearer {KEY}"
+    state = vars(transport)
+    assert KEY not in repr(state) and KEY not in str(state) and KEY not in repr(transport)
+    assert KEY not in json.dumps(state, default=str)
+    assert all(KEY not in value for value in state.values() if isinstance(value, str))

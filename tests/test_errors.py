@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pickle
 
+import attrs
 import pytest
 
 from resemble_detect_async import (
@@ -70,9 +71,26 @@ def failed_detection() -> Detection:
 def test_errors_pickle(err: ResembleError) -> None:
     """Errors survive pickling with their fields (bulk outcomes cross process boundaries)."""
     copy = pickle.loads(pickle.dumps(err))
+    assert_same_error(copy, err)
+
+
+def assert_same_error(copy: BaseException, err: BaseException) -> None:
+    """``copy`` has ``err``'s type, message, args and the value of every attribute.
+
+    Exceptions compare by identity, so an error held in an attribute (``last_error``) is
+    compared the same way, and a model by all its fields: its ``==`` leaves ``raw`` out.
+    """
     assert type(copy) is type(err)
     assert str(copy) == str(err)
-    assert copy.__dict__.keys() == err.__dict__.keys()
+    assert copy.args == err.args
+    assert vars(copy).keys() == vars(err).keys()
+    for name, value in vars(err).items():
+        if isinstance(value, BaseException):
+            assert_same_error(getattr(copy, name), value)
+        elif attrs.has(type(value)):
+            assert attrs.asdict(getattr(copy, name)) == attrs.asdict(value), name
+        else:
+            assert getattr(copy, name) == value, name
 
 
 def test_detection_failed_carries_the_detection() -> None:

@@ -15,13 +15,8 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 
+from resemble_detect_async.testing import OMIT, FakeDetectAPI, Fault, outcome_for_name
 from resemble_detect_async.testing.__main__ import build_parser, serve
-from resemble_detect_async.testing._server import (
-    OMIT,
-    FakeDetectAPI,
-    Fault,
-    outcome_for_name,
-)
 
 KEY = "test-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -398,6 +393,12 @@ async def test_create_rejects_other_content_types(
         ({"callback_url": "not a url"}, "callback_url"),
         ({"signal": True, "zero_retention_mode": True}, "signal"),
         ({"signal": "true", "privacy_mode": "true"}, "signal"),
+        ({"max_video_fps": 0}, "max_video_fps"),
+        ({"start_region": "nan"}, "start_region"),
+        ({"end_region": "-1"}, "end_region"),
+        ({"pipeline": 5}, "pipeline"),
+        ({"callback_url": "https://exa mple.com/cb"}, "callback_url"),
+        ({"privacy_mode": "yes"}, "privacy_mode"),
     ],
 )
 async def test_invalid_options_are_400(
@@ -440,6 +441,28 @@ async def test_valid_options_are_normalised(
         "max_video_fps": 30.0,
         "callback_url": "https://hooks.example.com/x",
         "future_flag": {"x": 1},
+    }
+
+
+async def test_rules_the_api_does_not_enforce_are_accepted(
+    fake: FakeDetectAPI, http: aiohttp.ClientSession
+) -> None:
+    """Rules that only guard the SDK against a no-op (infer_from_intelligence alone, end before
+    start, wait_for_intelligence without a callback) are not 400s from the fake."""
+    item = await create_url(
+        http,
+        fake,
+        "https://e.com/a.wav",
+        infer_from_intelligence=True,
+        start_region=5,
+        end_region=2,
+        wait_for_intelligence=True,
+    )
+    assert fake.detections[item["uuid"]].options == {
+        "infer_from_intelligence": True,
+        "start_region": 5.0,
+        "end_region": 2.0,
+        "wait_for_intelligence": True,
     }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from types import ModuleType
 
 import pytest
 
@@ -18,6 +19,17 @@ def test_all_is_sorted_and_importable(module: object) -> None:
     assert names == sorted(names)
     for name in names:
         assert hasattr(module, name), name
+
+
+@pytest.mark.parametrize("module", [resemble_detect_async, resemble_detect_async.testing])
+def test_every_public_name_is_exported(module: ModuleType) -> None:
+    """Every public name in the namespace, submodules aside, is in __all__: no leaked imports."""
+    public = {
+        name
+        for name, value in vars(module).items()
+        if not name.startswith("_") and not isinstance(value, ModuleType)
+    }
+    assert sorted(public - set(module.__all__)) == []
 
 
 def test_version_is_a_string() -> None:

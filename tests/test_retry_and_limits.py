@@ -89,7 +89,6 @@ async def test_get_retries_timeouts_and_resets() -> None:
     [
         status_error(500),
         status_error(503),
-        status_error(429, retry_after=1),
         errors.APITimeoutError("read timeout", method="POST", path="/detect"),
         errors.APIConnectionError("server disconnected", method="POST", path="/detect"),
     ],
@@ -100,6 +99,15 @@ async def test_post_that_may_have_arrived_is_never_retried(failure: Exception) -
     with pytest.raises(type(failure)):
         await run(script, request=POST)
     assert script.calls == 1
+
+
+async def test_post_429_is_retried_after_the_servers_wait() -> None:
+    """A 429 refused the POST before anything was created: it is sent again after Retry-After."""
+    clock = FakeClock()
+    script = Script(status_error(429, retry_after=3))
+    result, pauses = await run(script, request=POST, clock=clock)
+    assert result == "ok" and script.calls == 2
+    assert pauses == [3.0] and clock.sleeps == [3.0]
 
 
 async def test_post_is_retried_when_connect_failed() -> None:
@@ -156,14 +164,14 @@ async def test_429_without_retry_after_still_pauses_with_backoff() -> None:
     assert pauses == [2.0] and clock.sleeps == [2.0]
 
 
-async def test_post_429_pauses_the_client_without_retrying() -> None:
-    """Even an unretried POST 429 tells the gate to hold everyone back."""
+async def test_a_429_past_the_last_attempt_still_pauses_the_client() -> None:
+    """Even a 429 that is not retried (attempts used up) tells the gate to hold everyone."""
     pauses: list[float] = []
     with pytest.raises(errors.RateLimitError):
         await send_with_retries(
             Script(status_error(429, retry_after=4)),
             request=POST,
-            policy=RetryPolicy(),
+            policy=RetryPolicy.never(),
             clock=FakeClock(),
             pause_all=pauses.append,
         )

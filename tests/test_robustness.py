@@ -208,7 +208,7 @@ async def test_pager_stops_when_the_server_ignores_page() -> None:
         ({"rate_limit": 0}, "rate_limit"),
         ({"rate_limit": float("nan")}, "rate_limit"),
         ({"rate_limit": "40"}, "rate_limit"),
-        ({"timeouts": 5}, "timeouts"),
+        ({"timeouts": "5"}, "timeouts"),
         ({"retry": 3}, "retry"),
         ({"poll": 2}, "poll"),
         ({"rate_limiter": object()}, "rate_limiter"),
@@ -283,3 +283,59 @@ async def test_poll_policy_must_be_a_policy(client: DetectClient) -> None:
     with pytest.raises(InvalidRequestError, match="PollPolicy"):
         await client.wait_for_result("abc", poll={"initial": 1})  # type: ignore[arg-type]
     assert PollPolicy.no_wait().initial == 0
+
+
+async def test_pager_stops_when_full_pages_alternate() -> None:
+    """Alternating full pages with no page numbers end once a page repeats (no endless walk)."""
+    pages = [[{"uuid": f"{tag}{i}"} for i in range(10)] for tag in ("a", "b")]
+    calls = 0
+
+    def answer(url: URL, **_: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        from aioresponses import CallbackResult
+
+        return CallbackResult(payload={"success": True, "items": pages[calls % 2]})
+
+    with aioresponses() as mocked:
+        mocked.get(re.compile(rf"^{re.escape(BASE)}/detect\?"), callback=answer, repeat=True)
+        async with DetectClient(KEY, base_url=BASE) as c:
+            seen = [d.uuid async for d in c.list_detections(page_size=10)]
+    assert len(seen) == 20 and calls == 3
+
+
+async def test_pager_stops_at_the_page_count_the_first_page_announced() -> None:
+    """A server that keeps raising num_pages is walked only as far as the first page said."""
+    number = 0
+
+    def answer(url: URL, **_: Any) -> Any:
+        nonlocal number
+        number += 1
+        from aioresponses import CallbackResult
+
+        items = [{"uuid": f"p{number}-{i}"} for i in range(10)]
+        body = {"success": True, "items": items, "num_pages": number + 5}
+        return CallbackResult(payload=body)
+
+    with aioresponses() as mocked:
+        mocked.get(re.compile(rf"^{re.escape(BASE)}/detect\?"), callback=answer, repeat=True)
+        async with DetectClient(KEY, base_url=BASE) as c:
+            seen = [d.uuid async for d in c.list_detections(page_size=10)]
+    assert number == 6 and len(seen) == 60
+
+
+async def test_wrong_batch_uuid_in_the_answer_is_refused() -> None:
+    """GET /detect/batch answered with another batch is an error (and no child is fetched)."""
+    other = {"uuid": "theirs", "status": "completed", "detect_uuids": ["c1"]}
+    with aioresponses() as mocked:
+        mocked.get(f"{BASE}/detect/batch/mine", payload={"success": True, "item": other})
+        async with DetectClient(KEY, base_url=BASE) as c:
+            with pytest.raises(ResponseValidationError, match="theirs") as caught:
+                await c.get_batch("mine")
+            assert caught.value.uuid == "mine"
+    with aioresponses() as mocked:
+        mocked.get(f"{BASE}/detect/batch/mine", payload={"success": True, "item": other})
+        async with DetectClient(KEY, base_url=BASE) as c:
+            with pytest.raises(ResponseValidationError, match="theirs"):
+                await c.wait_for_batch("mine")
+        assert not any("c1" in str(url) for _, url in mocked.requests)

@@ -58,7 +58,7 @@ async def test_async_on_update_is_awaited(fake: FakeDetectAPI, client: DetectCli
 
 
 async def test_keeps_polling_while_status_is_missing() -> None:
-    """A body without `status` is not final: polling goes on (SPEC §3.4, §11)."""
+    """A body without `status` is not final: polling goes on (API notes §3.4, §11)."""
     base = "https://api.test/api/v2"
     url = f"{base}/detect/abc"
     with aioresponses() as mocked:
@@ -113,7 +113,7 @@ async def test_intervals_grow_to_the_cap(
 
 
 async def test_default_policy_follows_spec_guidance() -> None:
-    """Defaults: start 2 s, x1.5, cap 10 s, +0-20 % jitter, 15 min deadline (SPEC §18.5)."""
+    """Defaults: start 2 s, x1.5, cap 10 s, +0-20 % jitter, 15 min deadline (API notes §18.5)."""
     policy = PollPolicy()
     assert (policy.initial, policy.multiplier, policy.max_interval) == (2.0, 1.5, 10.0)
     assert (policy.jitter, policy.timeout) == (0.2, 900.0)

@@ -13,23 +13,12 @@
 See docs/fake-api.md.
 """
 
-from __future__ import annotations
-
-from typing import Any
-
-from .._client import DetectClient
-from .._config import PollPolicy, RetryPolicy
+from ._app import FakeDetectAPI
 from ._clock import FakeClock
-from ._server import (
-    OMIT,
-    FakeBatch,
-    FakeDetectAPI,
-    FakeDetection,
-    FakeUpload,
-    Fault,
-    RecordedRequest,
-    outcome_for_name,
-)
+from ._faults import Fault
+from ._kit import ZERO_WAIT_POLL, ZERO_WAIT_RETRY, fake_client
+from ._state import OMIT, FakeBatch, FakeDetection, FakeUpload, RecordedRequest
+from ._wire import outcome_for_name
 
 __all__ = [
     "FakeBatch",
@@ -45,25 +34,3 @@ __all__ = [
     "fake_client",
     "outcome_for_name",
 ]
-
-ZERO_WAIT_RETRY = RetryPolicy.no_wait()
-"""Retries like the default policy, without sleeping."""
-ZERO_WAIT_POLL = PollPolicy.no_wait()
-"""Polls back to back, without sleeping."""
-
-
-def fake_client(fake: FakeDetectAPI, **kwargs: Any) -> DetectClient:
-    """A DetectClient for a started fake API: its key and URL, zero waits, no rate limit.
-
-    Keyword arguments override any of those defaults (e.g. ``rate_limit=40.0`` or
-    ``clock=FakeClock()`` to test limits and schedules).
-    """
-    options: dict[str, Any] = {
-        "api_key": fake.api_key,
-        "base_url": fake.base_url,
-        "retry": ZERO_WAIT_RETRY,
-        "poll": ZERO_WAIT_POLL,
-        "rate_limit": None,
-    }
-    options.update(kwargs)
-    return DetectClient(**options)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
+from collections.abc import Callable
 
 __all__ = ["FakeClock"]
 
@@ -18,6 +19,9 @@ class FakeClock:
     and sees ``now == 2``, while a 15-minute deadline passes in microseconds. ``sleeps``
     records every requested sleep, for asserting a schedule.
 
+    Timers (:meth:`call_at`, the SDK's deadlines) fire when virtual time reaches them,
+    but do not move time themselves: only sleeping does.
+
     It is also callable, returning ``now``, so it can be passed as the fake API's clock.
     """
 
@@ -28,6 +32,7 @@ class FakeClock:
         self._heap: list[tuple[float, int, asyncio.Future[None]]] = []
         self._seq = itertools.count()
         self._driver: asyncio.Task[None] | None = None
+        self._timers: list[tuple[float, int, _Timer]] = []
 
     def __repr__(self) -> str:
         return f"FakeClock(now={self.now!r}, sleeping={len(self._heap)})"
@@ -60,9 +65,41 @@ class FakeClock:
             wake, _, future = heapq.heappop(self._heap)
             if future.done():  # the sleeper was cancelled
                 continue
-            self.now = max(self.now, wake)
+            self._move_to(wake)
             future.set_result(None)
+
+    def _move_to(self, when: float) -> None:
+        self.now = max(self.now, when)
+        while self._timers and self._timers[0][0] <= self.now:
+            _, _, timer = heapq.heappop(self._timers)
+            timer.fire()
+
+    def call_at(self, when: float, callback: Callable[[], object]) -> _Timer:
+        """Call ``callback`` once virtual time reaches ``when`` (soon, if it already has)."""
+        timer = _Timer(callback)
+        if when <= self.now:
+            asyncio.get_running_loop().call_soon(timer.fire)
+        else:
+            heapq.heappush(self._timers, (when, next(self._seq), timer))
+        return timer
 
     def advance(self, seconds: float) -> None:
         """Move time forward without sleeping (sleepers still wake in order)."""
-        self.now += seconds
+        self._move_to(self.now + seconds)
+
+
+class _Timer:
+    """A pending :meth:`FakeClock.call_at` callback."""
+
+    __slots__ = ("_callback",)
+
+    def __init__(self, callback: Callable[[], object]) -> None:
+        self._callback: Callable[[], object] | None = callback
+
+    def fire(self) -> None:
+        callback, self._callback = self._callback, None
+        if callback is not None:
+            callback()
+
+    def cancel(self) -> None:
+        self._callback = None
