@@ -7,9 +7,11 @@ raises in :mod:`.errors`, and :mod:`.testing` has a fake Detect API for your tes
 from ._bulk import BatchResult, Outcome, Progress, ResultStream
 from ._client import DEFAULT, DetectClient
 from ._config import Clock, PollPolicy, RetryPolicy, SystemClock, Timeouts
+from ._jobs import DetectInput, JobOutcome, JobStream, ReconcilePolicy
 from ._limits import RateLimiter, TokenBucket
 from ._options import BatchOptions, DetectionOptions
 from ._pagination import DetectionPager
+from ._raw import RawResponse
 from ._version import __version__
 from .errors import (
     APIConnectionError,
@@ -20,7 +22,11 @@ from .errors import (
     ClientClosedError,
     ConfigurationError,
     DetectionFailedError,
+    EventLoopError,
+    InDoubtError,
     InvalidRequestError,
+    JournalError,
+    JournalMismatchError,
     NotFoundError,
     PaymentRequiredError,
     PermissionDeniedError,
@@ -43,6 +49,7 @@ from .models import (
     Intelligence,
     MediaType,
     Page,
+    Problem,
     Verdict,
     VideoMetrics,
     VideoNode,
@@ -65,14 +72,21 @@ __all__ = [
     "ConfigurationError",
     "DEFAULT",
     "DetectClient",
+    "DetectInput",
     "Detection",
     "DetectionFailedError",
     "DetectionOptions",
     "DetectionPager",
     "DetectionStatus",
+    "EventLoopError",
     "ImageMetrics",
+    "InDoubtError",
     "Intelligence",
     "InvalidRequestError",
+    "JobOutcome",
+    "JobStream",
+    "JournalError",
+    "JournalMismatchError",
     "MediaType",
     "NotFoundError",
     "Outcome",
@@ -80,9 +94,12 @@ __all__ = [
     "PaymentRequiredError",
     "PermissionDeniedError",
     "PollPolicy",
+    "Problem",
     "Progress",
     "RateLimitError",
     "RateLimiter",
+    "RawResponse",
+    "ReconcilePolicy",
     "ResembleError",
     "ResponseTooLargeError",
     "ResponseValidationError",

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import contextvars
 import copy
 import inspect
 import logging
@@ -41,6 +42,7 @@ import attrs
 
 from . import _converter, errors
 from ._retry import stops_run
+from ._sansio import Request
 from .models import Batch, Detection
 
 __all__ = ["BatchResult", "Outcome", "Progress", "ResultStream"]
@@ -165,6 +167,23 @@ class _Job:
 
 _DONE = object()
 _MAX_PENDING_REPORTS = 1_000
+_current_run: contextvars.ContextVar[_Engine | None] = contextvars.ContextVar(
+    "resemble_detect_async_run", default=None
+)
+
+
+def stop_if_run_stopped(request: Request) -> None:
+    """Raise the run's fatal error if the bulk run this task works for was stopped.
+
+    Checked right before a request leaves (after the wait for a slot and a rate permit),
+    so workers queued behind the limiter when a 401 arrived send nothing more.
+    """
+    run = _current_run.get()
+    if run is not None and run.fatal is not None:
+        error = copy.copy(run.fatal)
+        if isinstance(error, errors.ResembleError):
+            error.uuid = request.subject
+        raise error
 
 
 def _cancelled_from_outside() -> bool:
@@ -288,6 +307,7 @@ class _Engine:
         return await self.job(uuid)
 
     async def run_worker(self) -> None:
+        _current_run.set(self)  # this task's requests check the run before they leave
         while (job := await self.next_job()) is not None:
             detection: Detection | None
             error: Exception | None
@@ -415,8 +435,10 @@ class ResultStream:
         *,
         workers: int,
         on_progress: Callable[[Progress], object] | None = None,
+        cleanup: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self._engine = _Engine(uuids, job, workers=workers, on_progress=on_progress)
+        self._cleanup = cleanup
         self._started = False
         self._finished = False
 
@@ -479,6 +501,9 @@ class ResultStream:
         tasks = self._all_tasks()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
+        if self._cleanup is not None:
+            cleanup, self._cleanup = self._cleanup, None
+            await cleanup()
 
     async def __aenter__(self) -> ResultStream:
         return self

@@ -13,15 +13,47 @@ import math
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from types import TracebackType
-from typing import Any, Protocol
+from typing import Any, Final, Protocol, TypeAlias
 
 import attrs
 
-from .errors import ConfigurationError
+from .errors import ConfigurationError, InvalidRequestError
 
-__all__ = ["Clock", "PollPolicy", "RetryPolicy", "SystemClock", "Timeouts", "cut_off_at"]
+__all__ = [
+    "DEFAULT",
+    "Clock",
+    "Default",
+    "PollPolicy",
+    "RetryPolicy",
+    "SystemClock",
+    "Timeout",
+    "Timeouts",
+    "cut_off_at",
+]
 
 DEFAULT_BASE_URL = "https://app.resemble.ai/api/v2"  # API notes §1
+
+
+class Default:
+    """Marks "use the policy's default" where None already means "no limit"."""
+
+    def __repr__(self) -> str:
+        return "DEFAULT"
+
+
+DEFAULT: Final = Default()
+Timeout: TypeAlias = float | Default | None
+"""A number of seconds, None for no bound, or DEFAULT for the policy's value."""
+
+
+def check_timeout(timeout: object, what: str = "timeout") -> None:
+    """A timeout is a positive number of seconds, None (no bound) or DEFAULT."""
+    if timeout is None or isinstance(timeout, Default):
+        return
+    if not (_is_number(timeout) and timeout > 0):  # type: ignore[operator]
+        raise InvalidRequestError(
+            f"{what} must be a positive number of seconds, or None for no bound; got {timeout!r}"
+        )
 
 
 class Clock(Protocol):

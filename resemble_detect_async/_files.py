@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import os
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -56,13 +57,51 @@ class MediaFile:
         if self._data is not None:
             yield io.BytesIO(self._data)
         elif self._path is not None:
-            with self._path.open("rb") as handle:
+            with _open_regular(self._path, self.size) as handle:
                 yield handle
         else:
             assert self._fileobj is not None
             if self._fileobj.seekable():
                 self._fileobj.seek(self._start)
             yield cast(IO[bytes], _NoClose(self._fileobj))
+
+
+@contextmanager
+def _open_regular(path: Path, size: int | None) -> Iterator[IO[bytes]]:
+    """Open ``path`` for reading without ever blocking the event loop, and check that what
+    was opened is still the regular file that was measured.
+
+    Between the check in :func:`media_file` and the upload the path may have been
+    replaced (by a FIFO, whose plain ``open()`` would block until a writer appears):
+    ``O_NONBLOCK`` makes the open itself return at once, and ``fstat`` on the opened
+    descriptor tells what it really is.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as exc:
+        raise InvalidRequestError(f"cannot open {str(path)!r}: {exc}") from None
+    try:
+        _check_opened(path, os.fstat(fd), size)
+        os.set_blocking(fd, True)
+        handle = os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+    with handle:
+        yield handle
+
+
+def _check_opened(path: Path, info: os.stat_result, size: int | None) -> None:
+    if not stat.S_ISREG(info.st_mode):
+        raise InvalidRequestError(
+            f"{str(path)!r} is no longer a regular file (it was replaced after it was "
+            "checked): refusing to upload it"
+        )
+    if size is not None and info.st_size != size:
+        raise InvalidRequestError(
+            f"{str(path)!r} changed size while it was being sent ({size} -> "
+            f"{info.st_size} bytes); upload it again once it is complete"
+        )
 
 
 class _NoClose(io.RawIOBase):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import inspect
 import random
 from collections.abc import AsyncGenerator, Awaitable, Callable
-from typing import Any, TypeAlias, TypeVar
+from typing import Any, TypeAlias, TypeVar, cast
 
 from . import errors
 from ._config import Clock, PollPolicy, cut_off_at
@@ -47,8 +47,12 @@ async def poll_until(
     clock: Clock,
     timeout: float | None,
     poll: PollPolicy,
+    sleep: Callable[[float], Awaitable[object]] | None = None,
 ) -> AsyncGenerator[S, None]:
     """Yield states from ``fetch`` until ``done``; raise WaitTimeoutError at the deadline.
+
+    ``sleep`` sleeps between polls (default ``clock.sleep``; the client passes one that a
+    ``close()`` interrupts at once).
 
     The deadline has one mechanism, on the wait's own clock: the loop sleeps at most until
     the deadline (one last poll right at it), and every poll is cut off by
@@ -61,19 +65,24 @@ async def poll_until(
     intervals = poll.intervals()
     last: S | None = None
     last_error: BaseException | None = None
+    delivered: object = None  # what a callback brought: True (poll now) or a trusted state
     while True:
-        try:
-            async with cut_off_at(clock, cut_off):
-                state = await fetch(deadline)
-        except errors.ResembleError as exc:
-            if ends_wait(exc):
-                raise
-            last_error = exc
-        except TimeoutError:  # the cut-off fired (our own timeouts are ResembleErrors)
-            raise errors.WaitTimeoutError(
-                uuid, timeout=timeout, last=last, last_error=last_error
-            ) from None
+        if delivered is None or delivered is True:
+            try:
+                async with cut_off_at(clock, cut_off):
+                    state = await fetch(deadline)
+            except errors.ResembleError as exc:
+                if ends_wait(exc):
+                    raise
+                last_error = exc
+                state = None
+            except TimeoutError:  # the cut-off fired (our own timeouts are ResembleErrors)
+                raise errors.WaitTimeoutError(
+                    uuid, timeout=timeout, last=last, last_error=last_error
+                ) from None
         else:
+            state = cast(S, delivered)  # a trusted callback's state: no GET needed
+        if state is not None:
             last, last_error = state, None
             yield state
             if done(state):
@@ -84,7 +93,7 @@ async def poll_until(
         delay = jittered(next(intervals), poll.jitter)
         if deadline is not None:
             delay = min(delay, deadline - now)  # one last poll right at the deadline
-        await clock.sleep(delay)
+        delivered = await (sleep or clock.sleep)(delay)
 
 
 def detection_done(wait_for_intelligence: bool) -> Callable[[Detection], bool]:
@@ -111,6 +120,7 @@ def watch(
     timeout: float | None,
     poll: PollPolicy,
     wait_for_intelligence: bool = False,
+    sleep: Callable[[float], Awaitable[object]] | None = None,
 ) -> AsyncGenerator[Detection, None]:
     """Every polled state of one detection until it is terminal (failed included)."""
     return poll_until(
@@ -120,6 +130,7 @@ def watch(
         clock=clock,
         timeout=timeout,
         poll=poll,
+        sleep=sleep,
     )
 
 
@@ -156,6 +167,7 @@ async def wait_for_result(
     on_update: UpdateCallback | None,
     wait_for_intelligence: bool,
     fetch_final: Callable[[], Awaitable[Detection]] | None = None,
+    sleep: Callable[[float], Awaitable[object]] | None = None,
 ) -> Detection:
     """Poll until terminal; return a completed detection or raise DetectionFailedError.
 
@@ -170,6 +182,7 @@ async def wait_for_result(
         timeout=timeout,
         poll=poll,
         wait_for_intelligence=wait_for_intelligence,
+        sleep=sleep,
     )
     last = await _last_state(states, on_update)
     if last.is_failed:
@@ -187,9 +200,16 @@ async def wait_for_batch(
     timeout: float | None,
     poll: PollPolicy,
     on_update: Callable[[Batch], object] | None = None,
+    sleep: Callable[[float], Awaitable[object]] | None = None,
 ) -> Batch:
     """Poll GET /detect/batch/{uuid} until completed, partially_failed or failed (§8)."""
     states = poll_until(
-        fetch, lambda b: b.is_terminal, uuid=uuid, clock=clock, timeout=timeout, poll=poll
+        fetch,
+        lambda b: b.is_terminal,
+        uuid=uuid,
+        clock=clock,
+        timeout=timeout,
+        poll=poll,
+        sleep=sleep,
     )
     return await _last_state(states, on_update)

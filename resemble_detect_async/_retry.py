@@ -127,7 +127,7 @@ def stops_run(error: BaseException) -> bool:
 
 
 def pauses_client(error: BaseException) -> bool:
-    """A 429 holds every request of the client, retried or not."""
+    """A 429 reaches the client's limiter (hold everyone, or slow down), retried or not."""
     return _status(error) == 429
 
 
@@ -151,15 +151,19 @@ async def send_with_retries(
     request: Request,
     policy: RetryPolicy,
     clock: Clock,
-    pause_all: Callable[[float], None],
+    pause_all: Callable[[float, float | None], None],
     deadline: float | None = None,
+    on_attempt: Callable[[int, BaseException | None, float | None], None] | None = None,
 ) -> T:
     """Run ``attempt`` until it succeeds, a non-retryable error occurs, or a bound is hit.
 
     Bounds: ``policy.attempts`` tries, ``policy.timeout`` seconds in total, and the caller's
     ``deadline`` (a clock time; the poll loop passes its overall deadline so a retry never
-    sleeps past it). A 429 calls ``pause_all`` with the wait, holding every request of the
-    client, even when this request itself is not retried.
+    sleeps past it). A 429 calls ``pause_all(wait, retry_after)``, even when this request
+    itself is not retried: ``retry_after`` is the server's honoured ``Retry-After`` (hold
+    every request of the client), or None for a bare 429 (slow down).
+    ``on_attempt(try, error, wait)`` hears about every attempt: its number, its error (None
+    on success) and the wait before the next try (None when there is none).
     """
     start = clock.monotonic()
     next_wait: Callable[[], float] | None = None  # made on the first failure: most calls succeed
@@ -167,7 +171,7 @@ async def send_with_retries(
     while True:
         tries += 1
         try:
-            return await attempt()
+            result = await attempt()
         except (
             errors.TransportError,
             errors.APIStatusError,
@@ -181,26 +185,39 @@ async def send_with_retries(
                 wait = next_wait()
             if pauses_client(exc):
                 # Hold everyone, but never longer than we would wait ourselves: a server
-                # asking for an hour gets a RateLimitError for the caller to decide.
-                pause_all(min(wait, policy.max_retry_after))
-            if not is_retryable(exc, idempotent=request.idempotent) or tries >= policy.attempts:
-                raise
+                # asking for an hour gets a RateLimitError for the caller to decide. Without
+                # a Retry-After to honour, the limiter may slow down instead (API notes §15).
+                held = min(wait, policy.max_retry_after)
+                said = server_wait is not None and policy.respect_retry_after
+                pause_all(held, held if said else None)
             now = clock.monotonic()
-            if (
+            too_long = (
                 server_wait is not None
                 and policy.respect_retry_after
                 and server_wait > policy.max_retry_after
-            ):
-                log.warning(
-                    "%s %s: server asked to retry after %.0f s, over max_retry_after; giving up",
-                    request.method,
-                    request.path,
-                    server_wait,
-                )
-                raise
-            if policy.timeout is not None and now + wait - start > policy.timeout:
-                raise
-            if deadline is not None and now + wait > deadline:
+            )
+            retrying = (
+                is_retryable(exc, idempotent=request.idempotent)
+                and tries < policy.attempts
+                and not too_long
+                and not (policy.timeout is not None and now + wait - start > policy.timeout)
+                and not (deadline is not None and now + wait > deadline)
+            )
+            if on_attempt is not None:
+                on_attempt(tries, exc, wait if retrying else None)
+            if not retrying:
+                if (
+                    too_long
+                    and is_retryable(exc, idempotent=request.idempotent)
+                    and tries < policy.attempts
+                ):
+                    log.warning(
+                        "%s %s: server asked to retry after %.0f s, over max_retry_after; "
+                        "giving up",
+                        request.method,
+                        request.path,
+                        server_wait,
+                    )
                 raise
             log.info(
                 "%s %s failed (%s); retry %d/%d in %.2f s",
@@ -212,6 +229,10 @@ async def send_with_retries(
                 wait,
             )
             await clock.sleep(wait)
+        else:
+            if on_attempt is not None:
+                on_attempt(tries, None, None)
+            return result
 
 
 def _reason(error: BaseException) -> str:

@@ -34,6 +34,7 @@ __all__ = [
     "parse_body",
     "parse_retry_after",
     "validate_uuid",
+    "with_extras",
 ]
 
 ERROR_BODY_BYTES = 64 * 1024  # what is read of an error answer: enough for any message
@@ -264,6 +265,81 @@ def create_detection(
     return Request(method="POST", path="/detect", json=body, headers=headers, long_read=wait)
 
 
+def with_extras(
+    request: Request,
+    *,
+    headers: Mapping[str, str] | None = None,
+    query: Mapping[str, object] | None = None,
+    body: Mapping[str, object] | None = None,
+) -> Request:
+    """``request`` with the caller's additions: the escape hatch for API fields this SDK
+    does not know yet (``extra_headers``, ``extra_query``, ``extra_body``).
+
+    Known option names keep their checks (they go through the typed options); what comes
+    through here is sent as given, after checks that it can travel at all.
+    """
+    changes: dict[str, Any] = {}
+    if headers:
+        checked_headers = dict(request.headers)
+        for name, value in _mapping("extra_headers", headers).items():
+            if not isinstance(value, str) or any(ch in value for ch in "\r\n\x00"):
+                raise errors.InvalidRequestError(
+                    f"extra_headers[{echo(name)}] must be a string without line breaks, "
+                    f"got {echo(value)}"
+                )
+            if name.lower() == "authorization":
+                raise errors.InvalidRequestError(
+                    "extra_headers cannot set Authorization: pass api_key= to the client"
+                )
+            checked_headers[name] = value
+        changes["headers"] = checked_headers
+    if query:
+        params = dict(request.params)
+        for name, value in _mapping("extra_query", query).items():
+            params[name] = _query_value(name, value)
+        changes["params"] = params
+    if body:
+        extra = _mapping("extra_body", body)
+        try:
+            json.dumps(extra, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise errors.InvalidRequestError(f"extra_body must be plain JSON: {exc}") from None
+        if request.method != "POST":
+            raise errors.InvalidRequestError(f"extra_body has no place in a {request.method}")
+        if request.form is not None:
+            changes["form"] = {**request.form, **{k: _form_text(v) for k, v in extra.items()}}
+        else:
+            changes["json"] = {**(request.json or {}), **extra}
+    return attrs.evolve(request, **changes) if changes else request
+
+
+def _mapping(what: str, value: object) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping) or not all(isinstance(key, str) for key in value):
+        raise errors.InvalidRequestError(
+            f"{what} must be a dict with string keys, got {echo(value)}"
+        )
+    return value
+
+
+def _query_value(name: str, value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str | int) or (isinstance(value, float) and math.isfinite(value)):
+        return str(value)
+    raise errors.InvalidRequestError(
+        f"extra_query[{echo(name)}] must be a string, number or bool, got {echo(value)}"
+    )
+
+
+def _form_text(value: object) -> str:
+    """A multipart field's text: ``"true"``, ``"2"``, strings as they are, else JSON."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str | int | float):
+        return str(value)
+    return json.dumps(value)
+
+
 def get_detection(uuid: str, *, experts: bool = False) -> Request:
     """GET /detect/{uuid}; ``experts=true`` turns ``intelligence`` into a list (API notes §4.1)."""
     params = {"experts": "true"} if experts else {}
@@ -358,10 +434,16 @@ def _stdlib_loads(raw: bytes) -> Any:
 try:  # the optional fast path (pip install 'resemble-detect-async[fast]')
     import orjson
 
+    _LONG_DIGITS = re.compile(rb"\d{19,}")
+
     def _loads(raw: bytes) -> Any:
+        # orjson reads integers past 64 bits as floats, losing digits: such bodies (and
+        # anything orjson refuses) go to the standard library, which keeps them exact.
+        if _LONG_DIGITS.search(raw) is not None:
+            return json.loads(raw)
         try:
             return orjson.loads(raw)
-        except orjson.JSONDecodeError:  # e.g. integers orjson cannot hold: ask json
+        except orjson.JSONDecodeError:
             return json.loads(raw)
 
 except ImportError:  # pragma: no cover - depends on the environment

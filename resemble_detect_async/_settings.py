@@ -12,12 +12,22 @@ import inspect
 import math
 import os
 import sys
+from collections.abc import Mapping
 
 import aiohttp
 import attrs
 
 from . import _sansio, errors
-from ._config import DEFAULT_BASE_URL, Clock, PollPolicy, RetryPolicy, SystemClock, Timeouts
+from ._config import (
+    DEFAULT,
+    DEFAULT_BASE_URL,
+    Clock,
+    PollPolicy,
+    RetryPolicy,
+    SystemClock,
+    Timeout,
+    Timeouts,
+)
 from ._limits import RateLimiter
 from ._transport import Secret, check_plain_http_host
 from ._version import __version__
@@ -38,6 +48,8 @@ class Settings:
     clock: Clock
     user_agent: str
     max_response_bytes: int
+    call_timeout: Timeout = DEFAULT  # with_options(timeout=): every call's overall bound
+    default_headers: Mapping[str, str] = attrs.field(factory=dict)  # with_options(extra_headers=)
 
 
 def read_api_key(api_key: object) -> Secret:

@@ -107,6 +107,7 @@ class Transport:
         user_agent: str,
         max_response_bytes: int = MAX_RESPONSE_BYTES,
         plain_http: bool = False,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> None:
         if plain_http and session.trust_env:
             refuse_env_proxy(base_url)
@@ -114,7 +115,11 @@ class Transport:
         self._max_response_bytes = max_response_bytes
         self._base_url = base_url
         self._authorization = authorization
-        self._headers = {"Accept": "application/json", "User-Agent": user_agent}
+        self._headers = {
+            "Accept": "application/json",
+            "User-Agent": user_agent,
+            **(extra_headers or {}),
+        }
         # Built once: the hot path (thousands of GETs) only picks one.
         self._timeout_plain = _client_timeout(timeouts, read=timeouts.read)
         self._timeout_long = _client_timeout(timeouts, read=timeouts.wait_read)
@@ -218,6 +223,8 @@ class Transport:
 
 def _map_failure(exc: Exception, request: Request) -> errors.ResembleError | None:
     """Our error for an aiohttp/OS failure of one attempt (None: not ours to map)."""
+    if isinstance(exc, errors.ResembleError):
+        return None  # already ours (e.g. a file that changed under us): raised as it is
     where = f"{request.method} {request.path}"
     kwargs = request.error_fields()
     if isinstance(exc, _CONNECT_TIMEOUT):

@@ -7,6 +7,7 @@ failure. The tree::
     ├── ConfigurationError (ValueError)      no API key, bad base URL, plain http to a remote host
     ├── InvalidRequestError (ValueError)     bad arguments, refused before any request is sent
     ├── ClientClosedError (RuntimeError)     the client was used after close()
+    ├── EventLoopError (RuntimeError)        the client was used from another event loop or thread
     ├── TransportError                       no usable HTTP response
     │   ├── APIConnectionError               connect failed, connection reset or dropped
     │   └── APITimeoutError (TimeoutError)   the HTTP request timed out
@@ -22,7 +23,10 @@ failure. The tree::
     ├── ResponseValidationError              a 2xx body that cannot be read as the documented shape
     │   └── ResponseTooLargeError            the body was over ``max_response_bytes``
     ├── DetectionFailedError                 the detection finished with status ``failed``
-    └── WaitTimeoutError (TimeoutError)      the overall wait deadline passed; the uuid is kept
+    ├── WaitTimeoutError (TimeoutError)      the overall wait deadline passed; the uuid is kept
+    ├── InDoubtError                         a create may have happened; the listing cannot tell
+    └── JournalError                         a bulk job's journal cannot be used (e.g. in use)
+        └── JournalMismatchError (ValueError)  the inputs differ from the journal's at an index
 
 Every error pickles (bulk runs ship them across processes and into JSONL), and no ``str``,
 ``repr`` or pickled state ever contains the API key: request headers are never stored here.
@@ -45,7 +49,11 @@ __all__ = [
     "ClientClosedError",
     "ConfigurationError",
     "DetectionFailedError",
+    "EventLoopError",
+    "InDoubtError",
     "InvalidRequestError",
+    "JournalError",
+    "JournalMismatchError",
     "NotFoundError",
     "PaymentRequiredError",
     "PermissionDeniedError",
@@ -167,6 +175,14 @@ class InvalidRequestError(ResembleError, ValueError):
 
 class ClientClosedError(ResembleError, RuntimeError):
     """The client was used after ``close()``; create a new one or use ``async with``."""
+
+
+class EventLoopError(ResembleError, RuntimeError):
+    """The client was used outside the event loop its HTTP session is bound to.
+
+    An aiohttp session works only on the loop it was opened on: create the client inside
+    the coroutine that uses it (one per event loop, e.g. per ``asyncio.run``).
+    """
 
 
 class TransportError(ResembleError):
@@ -368,3 +384,63 @@ class WaitTimeoutError(ResembleError, TimeoutError):
         from .models import Detection
 
         return self.last if isinstance(self.last, Detection) else None
+
+
+class InDoubtError(ResembleError):
+    """A create for one input of a bulk job may or may not have made a detection.
+
+    Its POST was sent but no answer says what happened (the connection dropped, a 5xx, or
+    the process died), and the list of detections could not settle it: several detections
+    match the input, only a loose match exists (zero retention hides the URL and the
+    filename), or the listing could not be read back far enough. Nothing was sent again,
+    since that could bill twice. Look at ``candidates`` (uuids that may be this input's),
+    then rerun with ``resubmit_in_doubt=True`` to send it again anyway.
+
+    Attributes:
+        index: the input's position in the job's input list.
+        reason: why the listing could not decide.
+        candidates: uuids of detections that may be this input's (possibly empty).
+        sent_at: Unix time at which the POST in doubt was started, if known.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        index: int,
+        reason: str,
+        candidates: list[str] | None = None,
+        sent_at: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.index = index
+        self.reason = reason
+        self.candidates = list(candidates or [])
+        self.sent_at = sent_at
+
+
+class JournalError(ResembleError):
+    """A bulk job's journal cannot be used: another run holds it, or it is not a journal.
+
+    ``path`` is the journal file. Raised before anything is sent.
+    """
+
+    def __init__(self, message: str, *, path: str | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+
+
+class JournalMismatchError(JournalError, ValueError):
+    """The input list differs from the one the journal recorded, at an input already sent.
+
+    Resuming would pair an old detection with a new input, so nothing was sent. ``indices``
+    lists the positions that differ (the first few), ``index`` the first of them. Restore
+    the original list (appending new inputs at the end is fine) or use a new journal.
+    """
+
+    def __init__(
+        self, message: str, *, path: str | None = None, indices: list[int] | None = None
+    ) -> None:
+        super().__init__(message, path=path)
+        self.indices = list(indices or [])
+        self.index = self.indices[0] if self.indices else None

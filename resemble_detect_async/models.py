@@ -4,6 +4,8 @@ These classes know nothing about JSON: the private converter in ``_converter`` r
 wire format (numbers sent as strings, old field names, missing keys) into them. Every model
 keeps the keys it does not know in ``extra``, so a field the service adds tomorrow is
 reachable today; :class:`Detection` and :class:`Batch` also keep the whole item in ``raw``.
+A value that cannot be read at all (``"score": "n/a?"``) does not cost the whole detection:
+it reads as None and is listed in ``problems`` as a :class:`Problem`.
 
 Verdicts: labels arrive as "fake", "Fake", "Likely Fake", "real"... :func:`normalize_label`
 folds them into :class:`Verdict`, and :attr:`Detection.verdict` combines the blocks that
@@ -39,6 +41,7 @@ __all__ = [
     "MediaType",
     "Modality",
     "Page",
+    "Problem",
     "ReverseImageSearchSource",
     "Verdict",
     "VideoMetrics",
@@ -52,6 +55,39 @@ __all__ = [
 
 JSON = Any
 _NO_EXTRA: Mapping[str, Any] = {}
+_SHORT = 80
+
+
+def _short_repr(value: object) -> str:
+    """``repr(value)`` cut to a line: an odd value may be a whole inline heatmap."""
+    try:
+        text = repr(value)
+    except ValueError:  # an int too long to print (sys.get_int_max_str_digits)
+        return f"<{type(value).__name__} too long to show>"
+    return text if len(text) <= _SHORT else f"{text[: _SHORT - 3]}..."
+
+
+@attrs.frozen
+class Problem:
+    """One value of a response that could not be read, and what was read instead.
+
+    The API's schema types many numbers as free strings (API notes §4.2), so a score can
+    hold ``"n/a?"`` or ``"%"``. Such a value must not cost the caller the whole detection:
+    it reads as None (or the field's default; NaN for one window score; an entry of a list
+    of objects or uuids is left out), the rest of the detection is read as usual, and the
+    value is listed here, on the model's ``problems``.
+
+    Attributes:
+        path: JSON path of the value in the body, with the API's key names and the
+            positions as sent, e.g. ``$.item.metrics.score[0]`` or
+            ``$.items[3].video_metrics.children[0]['certainty (%)']``.
+        value: the value as sent.
+        reason: why it could not be read, and what was read instead.
+    """
+
+    path: str
+    value: JSON = attrs.field(repr=_short_repr)
+    reason: str
 
 
 class _LenientEnum(enum.StrEnum):
@@ -499,6 +535,10 @@ class Detection:
     Every field but ``uuid`` may be missing: an async create answers with little more than
     the uuid, and older records lack newer fields (API notes §3.4, §16). ``status`` is None when
     the body did not say; waiting helpers keep polling in that case.
+
+    ``problems`` lists the values that could not be read and were read as None instead
+    (see :class:`Problem`); like ``raw``, it describes the wire, so it is left out of
+    equality and ``repr``.
     """
 
     uuid: str
@@ -531,6 +571,7 @@ class Detection:
     updated_at: datetime | None = None
     extra: Mapping[str, JSON] = attrs.field(factory=dict, repr=False)
     raw: Mapping[str, JSON] = attrs.field(factory=dict, repr=False, eq=False)
+    problems: tuple[Problem, ...] = attrs.field(default=(), repr=False, eq=False)
 
     # -- state ---------------------------------------------------------------------------
 
@@ -640,7 +681,10 @@ class Detection:
 
 @attrs.frozen(kw_only=True)
 class Batch:
-    """A batch detection job (``item`` of POST /detect/batch and GET /detect/batch/{uuid})."""
+    """A batch detection job (``item`` of POST /detect/batch and GET /detect/batch/{uuid}).
+
+    ``problems`` lists the values that could not be read (see :class:`Problem`).
+    """
 
     uuid: str
     status: BatchStatus | None = None
@@ -651,6 +695,7 @@ class Batch:
     detect_uuids: tuple[str, ...] = ()
     extra: Mapping[str, JSON] = attrs.field(factory=dict, repr=False)
     raw: Mapping[str, JSON] = attrs.field(factory=dict, repr=False, eq=False)
+    problems: tuple[Problem, ...] = attrs.field(default=(), repr=False, eq=False)
 
     @property
     def is_terminal(self) -> bool:
@@ -660,7 +705,11 @@ class Batch:
 
 @attrs.frozen(kw_only=True)
 class Page:
-    """One page of GET /detect."""
+    """One page of GET /detect.
+
+    ``problems`` lists every value of the page that could not be read, its items' included
+    (each item also lists its own); see :class:`Problem`.
+    """
 
     items: tuple[Detection, ...] = ()
     page: int | None = None
@@ -668,6 +717,7 @@ class Page:
     page_size: int | None = None
     total_count: int | None = None
     extra: Mapping[str, JSON] = attrs.field(factory=dict, repr=False)
+    problems: tuple[Problem, ...] = attrs.field(default=(), repr=False, eq=False)
 
     @property
     def has_next(self) -> bool:

@@ -24,6 +24,7 @@ from resemble_detect_async.models import (
     IntelligenceDescription,
     Liveness,
     Page,
+    Problem,
     ReverseImageSearchSource,
     VideoMetrics,
     VideoNode,
@@ -58,8 +59,15 @@ _MODEL_CLASSES: list[type[Any]] = [
     VideoNode,
     WatermarkMetrics,
     Page,
+    Problem,
 ]
-_REQUIRED = {Detection: {"uuid": UUID}, Batch: {"uuid": "b1"}}
+_REQUIRED: dict[type[Any], dict[str, Any]] = {
+    Detection: {"uuid": UUID},
+    Batch: {"uuid": "b1"},
+    Problem: {"path": "$.item.metrics.score[0]", "value": "n/a?", "reason": "not a number"},
+}
+# Fields the SDK fills itself; they are never read from the wire.
+BOOKKEEPING = ("extra", "raw", "problems")
 
 
 def _some(value: T | None) -> T:

@@ -273,7 +273,7 @@ async def test_forgotten_close_warns_with_the_fix(
     mocked.get(f"{BASE}/detect/{UUID}", payload={"success": True, "item": ITEM})
     c = DetectClient(KEY, base_url=BASE)
     await c.get_detection(UUID)
-    session = c._session
+    session = c._conn.session
     assert session is not None
     with pytest.warns(ResourceWarning, match="async with DetectClient"):
         del c

@@ -15,7 +15,7 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 
-from resemble_detect_async.testing import OMIT, FakeDetectAPI, Fault, outcome_for_name
+from resemble_detect_async.testing import OMIT, FakeClock, FakeDetectAPI, Fault, outcome_for_name
 from resemble_detect_async.testing.__main__ import build_parser, serve
 
 KEY = "test-key"
@@ -1211,6 +1211,92 @@ async def test_malformed_json_fault(fake: FakeDetectAPI, http: aiohttp.ClientSes
     with pytest.raises(ValueError):
         json.loads(truncated)
     assert fake.detections[uuid].status == "processing"
+
+
+# --------------------------------------------------------------------------------------------
+# the per-key rate limit (§15)
+# --------------------------------------------------------------------------------------------
+
+
+async def statuses_at(
+    clock: FakeClock, fake: FakeDetectAPI, http: aiohttp.ClientSession, *times: float
+) -> list[int]:
+    """GET /detect?page=1 once at each virtual time in ``times``; the statuses."""
+    statuses = []
+    for at in times:
+        clock.advance(at - clock.now)
+        statuses.append((await call(http, "GET", f"{fake.base_url}/detect?page=1"))[0])
+    return statuses
+
+
+async def test_rate_limit_answers_429_in_the_error_envelope(http: aiohttp.ClientSession) -> None:
+    """Above rate_limit per window the fake answers 429 with the error envelope, no Retry-After."""
+    clock = FakeClock()
+    async with FakeDetectAPI(rate_limit=3, clock=clock) as fake:
+        assert await statuses_at(clock, fake, http, 0, 0, 0) == [200, 200, 200]
+        async with http.get(f"{fake.base_url}/detect?page=1") as resp:
+            assert resp.status == 429
+            assert "Retry-After" not in resp.headers
+            assert await resp.json() == {"success": False, "message": "Rate limit exceeded"}
+        assert fake.rate_limited == 1
+        assert [r.status for r in fake.requests] == [200, 200, 200, 429]
+        assert await statuses_at(clock, fake, http, 1.0) == [200]
+
+
+async def test_rate_limit_counts_a_sliding_window(http: aiohttp.ClientSession) -> None:
+    """The window slides with each request: it is not reset on whole seconds."""
+    clock = FakeClock()
+    async with FakeDetectAPI(rate_limit=3, rate_window=1.0, clock=clock) as fake:
+        statuses = await statuses_at(clock, fake, http, 0.0, 0.5, 0.9, 1.0, 1.2, 1.5)
+        # At 1.0 the request of 0.0 has aged out; at 1.2 those of 0.5, 0.9 and 1.0 remain.
+        assert statuses == [200, 200, 200, 200, 429, 200]
+
+
+async def test_refused_and_unauthenticated_requests_use_no_budget(
+    http: aiohttp.ClientSession,
+) -> None:
+    """Only accepted requests count: a 429 or a 401 does not push the window further."""
+    clock = FakeClock()
+    async with FakeDetectAPI(rate_limit=2, clock=clock) as fake:
+        async with aiohttp.ClientSession(headers={"Authorization": "Bearer wrong"}) as stranger:
+            for _ in range(5):
+                assert (await call(stranger, "GET", f"{fake.base_url}/detect?page=1"))[0] == 401
+        statuses = await statuses_at(clock, fake, http, 0.0, 0.0, 0.5, 0.5, 1.0, 1.0)
+        assert statuses == [200, 200, 429, 429, 200, 200]
+
+
+async def test_rate_limit_is_per_api_key(http: aiohttp.ClientSession) -> None:
+    """A new API key starts with an empty window."""
+    clock = FakeClock()
+    async with FakeDetectAPI(rate_limit=1, clock=clock) as fake:
+        assert await statuses_at(clock, fake, http, 0, 0) == [200, 429]
+        fake.api_key = "second-key"
+        async with aiohttp.ClientSession(headers={"Authorization": "Bearer second-key"}) as other:
+            assert (await call(other, "GET", f"{fake.base_url}/detect?page=1"))[0] == 200
+
+
+async def test_rate_limit_retry_after_header(http: aiohttp.ClientSession) -> None:
+    """rate_retry_after sets the Retry-After of the limit's 429s (numbers as "2", "1.5")."""
+    async with FakeDetectAPI(rate_limit=1, rate_retry_after=1.5, clock=FakeClock()) as fake:
+        await call(http, "GET", f"{fake.base_url}/detect?page=1")
+        async with http.get(f"{fake.base_url}/detect?page=1") as resp:
+            assert resp.status == 429 and resp.headers["Retry-After"] == "1.5"
+
+
+async def test_rate_limit_runs_on_the_real_clock_by_default(http: aiohttp.ClientSession) -> None:
+    """Without an injected clock, back-to-back requests over the limit are refused."""
+    async with FakeDetectAPI(rate_limit=2) as fake:
+        statuses = [
+            (await call(http, "GET", f"{fake.base_url}/detect?page=1"))[0] for _ in range(3)
+        ]
+        assert statuses == [200, 200, 429]
+
+
+def test_rate_limit_settings_are_validated() -> None:
+    """A non-positive or non-finite rate_limit or rate_window is refused."""
+    for bad in ({"rate_limit": 0}, {"rate_limit": float("nan")}, {"rate_window": 0.0}):
+        with pytest.raises(ValueError, match="rate_"):
+            FakeDetectAPI(**bad)
 
 
 # --------------------------------------------------------------------------------------------

@@ -247,3 +247,39 @@ async def test_a_huge_invalid_uuid_gives_a_short_message() -> None:
         with pytest.raises(InvalidRequestError) as caught:
             await c.get_detection("/" * 10_000_000)
     assert len(str(caught.value)) < 300
+
+
+async def test_a_file_swapped_for_a_fifo_is_refused_without_blocking(tmp_path: Any) -> None:
+    """A path checked as a file, then replaced by a FIFO, is refused; the loop never blocks."""
+    import os
+
+    from resemble_detect_async.testing import FakeDetectAPI, fake_client
+
+    path = tmp_path / "clip.wav"
+    path.write_bytes(b"RIFF" * 10)
+    from resemble_detect_async._files import media_file
+
+    media = media_file(path)
+    path.unlink()
+    os.mkfifo(path)  # no writer will ever come: a blocking open() would hang forever
+    async with FakeDetectAPI() as fake, fake_client(fake) as c:
+        from resemble_detect_async import _sansio
+
+        request = _sansio.create_detection(
+            url=None, media=media, media_token=None, options={}, wait=False
+        )
+        with pytest.raises(InvalidRequestError, match="no longer a regular file"):
+            await asyncio.wait_for(c._send(request), 5)
+        assert fake.requests == []
+
+
+async def test_a_file_that_changed_size_is_refused(tmp_path: Any) -> None:
+    """A file that grew after it was measured is refused (its Content-Length would lie)."""
+    from resemble_detect_async._files import media_file
+
+    path = tmp_path / "clip.wav"
+    path.write_bytes(b"RIFF" * 10)
+    media = media_file(path)
+    path.write_bytes(b"RIFF" * 20)
+    with pytest.raises(InvalidRequestError, match="changed size"), media.open():
+        pass

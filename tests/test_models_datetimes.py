@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from model_helpers import JAN15, _assert_utc, _det, _intel, _some
@@ -60,3 +60,61 @@ def test_intelligence_and_batch_datetimes_are_utc() -> None:
     assert _assert_utc(_intel(det).created_at) == JAN15
     batch = structure_batch({"item": {"uuid": "b1", "created_at": "2024-01-15T10:30:00"}})
     assert _assert_utc(batch.created_at) == JAN15
+
+
+@pytest.mark.parametrize(
+    ("wire", "expected"),
+    [
+        pytest.param("2024-01-15t10:30:00z", JAN15, id="both-lower"),
+        pytest.param("2024-01-15T10:30:00z", JAN15, id="lower-z"),
+        pytest.param("2024-01-15t10:30:00.5z", JAN15.replace(microsecond=500000), id="fraction"),
+        pytest.param("2024-01-15 10:30:00z", JAN15, id="space-and-lower-z"),
+    ],
+)
+def test_rfc3339_lower_case_t_and_z(wire: str, expected: datetime) -> None:
+    """RFC 3339 §5.6 allows a lower-case "t" and "z": they read like "T" and "Z"."""
+    det = _det(created_at=wire)
+    assert _assert_utc(det.created_at) == expected
+    assert det.problems == ()
+
+
+NEW_YEAR_2017 = datetime(2017, 1, 1, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("wire", "expected"),
+    [
+        pytest.param("2016-12-31T23:59:60Z", NEW_YEAR_2017, id="zulu"),
+        pytest.param("2016-12-31T23:59:60.25Z", NEW_YEAR_2017.replace(microsecond=250000)),
+        pytest.param("2016-12-31T15:59:60-08:00", NEW_YEAR_2017, id="local-time"),
+        pytest.param("2016-12-31t23:59:60z", NEW_YEAR_2017, id="lower-case"),
+        pytest.param("2016-12-31 23:59:60", NEW_YEAR_2017, id="naive-space"),
+    ],
+)
+def test_leap_second_reads_as_the_next_second(wire: str, expected: datetime) -> None:
+    """A leap second (23:59:60, RFC 3339 §5.7) reads as the next second, as POSIX counts it."""
+    det = _det(created_at=wire)
+    assert _assert_utc(det.created_at) == expected
+    assert det.problems == ()
+
+
+@pytest.mark.parametrize(
+    ("wire", "reason"),
+    [
+        pytest.param("0001-01-01T00:00:00+01:00", "outside the years 1-9999", id="before-year-1"),
+        pytest.param("9999-12-31T23:59:59-01:00", "outside the years 1-9999", id="after-9999"),
+        pytest.param("9999-12-31T23:59:60Z", "after the year 9999", id="leap-after-9999"),
+        pytest.param(10**20, "outside the years 1-9999", id="epoch"),
+        pytest.param("-99999999999999999", "outside the years 1-9999", id="epoch-text"),
+        pytest.param("2016-12-31T23:58:60Z", "expected an ISO 8601 date-time", id="60-not-leap"),
+    ],
+)
+def test_time_outside_years_1_to_9999_is_a_clear_problem(wire: object, reason: str) -> None:
+    """A time no datetime can hold reads as None with a reason that says so; the rest reads."""
+    det = _det(created_at=wire, updated_at="2024-01-15T10:30:00Z", status="completed")
+    assert det.created_at is None
+    assert det.updated_at == JAN15 and det.is_completed
+    [problem] = det.problems
+    assert (problem.path, problem.value) == ("$.item.created_at", wire)
+    assert reason in problem.reason
+    assert "unknown error" not in problem.reason

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from model_helpers import UUID, _assert_float, _body, _det, _intel, _some, _structured
 
-from resemble_detect_async._converter import structure_detection
+from resemble_detect_async._converter import structure_batch, structure_detection, structure_page
 from resemble_detect_async.models import Detection
 
 ScoreSite = tuple[Callable[[Any], dict[str, Any]], Callable[[Detection], float | None]]
@@ -258,6 +258,79 @@ def test_privacy_mode_is_the_old_zero_retention_mode(
     assert det.zero_retention_mode is expected
     assert "privacy_mode" not in det.extra
     assert det.raw == {"uuid": UUID, **fields}
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected", "problem"),
+    [
+        pytest.param(
+            {"privacy_mode": True, "zero_retention_mode": False},
+            False,
+            "$.item.privacy_mode",
+            id="disagree",
+        ),
+        pytest.param(
+            {"privacy_mode": "maybe", "zero_retention_mode": True},
+            True,
+            "$.item.privacy_mode",
+            id="old-unreadable",
+        ),
+        pytest.param(
+            {"privacy_mode": "true", "zero_retention_mode": True}, True, None, id="agree-as-read"
+        ),
+        pytest.param({"privacy_mode": 0, "zero_retention_mode": False}, False, None, id="0-false"),
+    ],
+)
+def test_old_name_beside_the_new_one(
+    fields: dict[str, Any], expected: bool, problem: str | None
+) -> None:
+    """The current name's value is kept; an old name that disagrees is a Problem; raw has both."""
+    det = _det(status="completed", **fields)
+    assert det.zero_retention_mode is expected
+    assert [(p.path, p.value) for p in det.problems] == (
+        [(problem, fields["privacy_mode"])] if problem else []
+    )
+    assert det.raw == {"uuid": UUID, "status": "completed", **fields}
+    assert "privacy_mode" not in det.extra
+
+
+def test_uuid_beside_a_different_id_keeps_the_uuid() -> None:
+    """An ``id`` beside a different ``uuid`` does not fail the read: uuid wins, id is a Problem."""
+    det = structure_detection({"item": {"uuid": "d1", "id": "d2", "status": "completed"}})
+    assert det.uuid == "d1" and det.is_completed
+    assert [(p.path, p.value) for p in det.problems] == [("$.item.id", "d2")]
+    same = structure_detection({"item": {"uuid": "12", "id": 12}})
+    assert same.problems == ()
+
+
+def test_batch_old_names_beside_new_ones() -> None:
+    """Batch ``batch_uuid``/``detects`` that disagree with the new names are Problems."""
+    item = {"uuid": "b1", "batch_uuid": "b0", "detect_uuids": ["d1"], "detects": ["d1", "d2"]}
+    batch = structure_batch({"item": item})
+    assert (batch.uuid, batch.detect_uuids) == ("b1", ("d1",))
+    assert [p.path for p in batch.problems] == ["$.item.batch_uuid", "$.item.detects"]
+    assert batch.raw is item
+
+
+def test_old_name_conflict_does_not_hide_other_odd_values() -> None:
+    """A disagreeing old name and an odd score in one detection are both listed."""
+    det = _det(privacy_mode=True, zero_retention_mode=False, metrics={"aggregated_score": "%"})
+    assert det.zero_retention_mode is False
+    assert _some(det.metrics).aggregated_score is None
+    assert [p.path for p in det.problems] == [
+        "$.item.privacy_mode",
+        "$.item.metrics.aggregated_score",
+    ]
+
+
+def test_old_name_conflict_in_a_page_item_names_the_item() -> None:
+    """In a page, the conflict's path names the item; the item and the page list it."""
+    items = [{"uuid": "d0"}, {"uuid": "d1", "privacy_mode": False, "zero_retention_mode": True}]
+    page = structure_page({"page": 1, "items": items})
+    assert page.items[1].zero_retention_mode is True
+    assert [p.path for p in page.problems] == ["$.items[1].privacy_mode"]
+    assert page.items[1].problems == page.problems and page.items[0].problems == ()
+    assert page.items[1].raw is items[1]
 
 
 @pytest.mark.parametrize(

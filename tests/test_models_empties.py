@@ -7,7 +7,15 @@ from typing import Any
 
 import attrs
 import pytest
-from model_helpers import _MODEL_CLASSES, _REQUIRED, _det, _intel, _some, _structured
+from model_helpers import (
+    _MODEL_CLASSES,
+    _REQUIRED,
+    BOOKKEEPING,
+    _det,
+    _intel,
+    _some,
+    _structured,
+)
 
 from resemble_detect_async._converter import structure, structure_batch
 from resemble_detect_async.models import Batch, Detection
@@ -25,7 +33,7 @@ def test_null_for_every_optional_field_reads_as_default(cls: type[Any]) -> None:
     wire = {
         _WIRE_NAMES.get(field.name, field.name): None
         for field in attrs.fields(cls)
-        if field.name not in ("extra", "raw", *required)
+        if field.name not in (*BOOKKEEPING, *required)
     }
     assert structure({**wire, **required}, cls) == cls(**required)
 

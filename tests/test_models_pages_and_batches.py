@@ -85,6 +85,41 @@ def test_batch_with_string_counts() -> None:
     assert batch.is_terminal
 
 
+BIG = 2**53 + 1  # the first integer a float cannot hold
+
+
+def test_page_numbers_above_2_53_keep_every_digit() -> None:
+    """Page numbers and counts above 2**53, as JSON ints or numeric strings, read exactly."""
+    page = structure_page(
+        {
+            "page": BIG,
+            "num_pages": str(BIG + 2),
+            "page_size": f"{BIG + 4}.0",
+            "total_count": f" {10**30 + 1} ",
+            "items": [],
+        }
+    )
+    assert (page.page, page.num_pages, page.page_size) == (BIG, BIG + 2, BIG + 4)
+    assert page.total_count == 10**30 + 1
+    assert page.problems == ()
+
+
+def test_batch_counts_above_2_53_keep_every_digit() -> None:
+    """Batch counts above 2**53 as JSON ints or numeric strings (even "1e20") read exactly."""
+    item = {"uuid": "b1", "total_files": str(BIG), "completed_count": BIG, "failed_count": "1e20"}
+    batch = structure_batch({"item": item})
+    assert (batch.total_files, batch.completed_count, batch.failed_count) == (BIG, BIG, 10**20)
+    assert all(type(n) is int for n in (batch.total_files, batch.failed_count))
+
+
+def test_count_of_thousands_of_digits_is_a_problem_not_a_hang() -> None:
+    """A count too long for an int (5,000 digits, or "1e999999") reads as None with a reason."""
+    for wire in ("9" * 5_000, "1e999999"):
+        batch = structure_batch({"item": {"uuid": "b1", "total_files": wire}})
+        assert batch.total_files is None
+        assert [p.path for p in batch.problems] == ["$.item.total_files"]
+
+
 @pytest.mark.parametrize(
     ("item", "expected"),
     [

@@ -9,7 +9,8 @@ import pytest
 
 import resemble_detect_async
 import resemble_detect_async.testing
-from resemble_detect_async._cli import demo_media, main
+from resemble_detect_async._cli import main
+from resemble_detect_async.cli._demo import demo_media
 
 
 @pytest.mark.parametrize("module", [resemble_detect_async, resemble_detect_async.testing])
@@ -45,29 +46,41 @@ def test_demo_media_mixes_types_and_one_failure() -> None:
     assert sum("fail" in name for name in names) == 1
 
 
-def test_demo_runs_end_to_end_on_the_fake_api() -> None:
+def test_demo_media_works_for_any_count() -> None:
+    """Large counts make valid media too (a grey level must stay a byte)."""
+    media = demo_media(200)
+    assert len(media) == 200
+    assert all(data.startswith((b"RIFF", b"\x89PNG", b"\x00\x00\x00\x18ftyp")) for _, data in media)
+
+
+def test_demo_runs_end_to_end_on_the_fake_api(monkeypatch: pytest.MonkeyPatch) -> None:
     """`resemble-detect demo` submits, waits with progress, and prints every verdict."""
+    for name in ("FORCE_COLOR", "TTY_COMPATIBLE"):  # off a terminal: plain progress lines
+        monkeypatch.delenv(name, raising=False)
     out = io.StringIO()
     assert main(["demo", "--count", "6", "--seconds", "0"], out=out) == 0
     text = out.getvalue()
     assert "fake Detect API" in text and "6/6 done" in text
     assert text.count("voicemail-") + text.count("photo-") + text.count("fail-") >= 6
-    assert "DetectionFailedError" in text
+    assert "analysis failed" in text  # the one file named "fail-..." (a DetectionFailedError)
     assert "6 results in" in text
 
 
-def test_demo_live_without_key_explains(monkeypatch: pytest.MonkeyPatch) -> None:
-    """--live without RESEMBLE_API_KEY says what to do instead of failing obscurely."""
+def test_demo_live_without_key_explains(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--live without RESEMBLE_API_KEY says what to do instead of failing obscurely (exit 2)."""
     monkeypatch.delenv("RESEMBLE_API_KEY", raising=False)
     out = io.StringIO()
     assert main(["demo", "--live"], out=out) == 2
-    assert "RESEMBLE_API_KEY" in out.getvalue()
+    assert "RESEMBLE_API_KEY" in capsys.readouterr().err
 
 
-def test_demo_rejects_nonsense_counts() -> None:
-    """A zero count is refused with a message."""
+def test_demo_rejects_nonsense_counts(capsys: pytest.CaptureFixture[str]) -> None:
+    """A zero count is bad usage (exit 64), refused with a message."""
     out = io.StringIO()
-    assert main(["demo", "--count", "0"], out=out) == 2
+    assert main(["demo", "--count", "0"], out=out) == 64
+    assert "--count" in capsys.readouterr().err
 
 
 async def test_pytest_plugin_fixtures(

@@ -292,3 +292,18 @@ async def test_fake_clock_advance_fires_due_timers() -> None:
     cancelled.cancel()
     clock.advance(3)
     assert fired == ["a", "b"]
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [OK, b'{"n": 12345678901234567890123}', b'{"x": [1.5, "\\u00e9", null, true]}', b"[]"],
+)
+def test_the_fast_and_the_standard_json_readers_agree(
+    raw: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With or without the optional orjson, a body reads the same (big integers included)."""
+    from resemble_detect_async import _sansio
+
+    fast = _sansio.parse_body(raw)
+    monkeypatch.setattr(_sansio, "_loads", _sansio._stdlib_loads)
+    assert _sansio.parse_body(raw) == fast == json.loads(raw)

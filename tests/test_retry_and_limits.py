@@ -37,24 +37,31 @@ class Script:
         return "ok"
 
 
+class Signals(list[tuple[float, float | None]]):
+    """What the retry layer told the gate about 429s: ``(wait, retry_after)`` per call."""
+
+    def __call__(self, wait: float, retry_after: float | None) -> None:
+        self.append((wait, retry_after))
+
+
 async def run(
     script: Script,
     request: Request = GET,
     policy: RetryPolicy | None = None,
     clock: FakeClock | None = None,
     deadline: float | None = None,
-) -> tuple[str, list[float]]:
+) -> tuple[str, Signals]:
     clock = clock or FakeClock()
-    pauses: list[float] = []
+    signals = Signals()
     result = await send_with_retries(
         script,
         request=request,
         policy=policy or RetryPolicy(),
         clock=clock,
-        pause_all=pauses.append,
+        pause_all=signals,
         deadline=deadline,
     )
-    return result, pauses
+    return result, signals
 
 
 @pytest.mark.parametrize("status", [408, 429, 500, 502, 503, 504])
@@ -107,7 +114,7 @@ async def test_post_429_is_retried_after_the_servers_wait() -> None:
     script = Script(status_error(429, retry_after=3))
     result, pauses = await run(script, request=POST, clock=clock)
     assert result == "ok" and script.calls == 2
-    assert pauses == [3.0] and clock.sleeps == [3.0]
+    assert pauses == [(3.0, 3.0)] and clock.sleeps == [3.0]
 
 
 async def test_post_is_retried_when_connect_failed() -> None:
@@ -148,34 +155,41 @@ async def test_backoff_without_jitter_is_exact() -> None:
 
 
 async def test_retry_after_is_honoured_exactly_and_pauses_everyone() -> None:
-    """A 429's Retry-After is the wait (no jitter), and the whole client is paused for it."""
+    """A 429's Retry-After is the wait (no jitter), and the gate hears it as the hold."""
     clock = FakeClock()
     script = Script(status_error(429, retry_after=7))
     result, pauses = await run(script, clock=clock)
-    assert result == "ok" and clock.sleeps == [7.0] and pauses == [7.0]
+    assert result == "ok" and clock.sleeps == [7.0] and pauses == [(7.0, 7.0)]
 
 
-async def test_429_without_retry_after_still_pauses_with_backoff() -> None:
-    """A bare 429 pauses the client for the computed backoff wait."""
+async def test_429_without_retry_after_tells_the_gate_there_was_none() -> None:
+    """A bare 429 reaches the gate with its backoff wait and no Retry-After (slow down)."""
     clock = FakeClock()
     script = Script(status_error(429))
     policy = RetryPolicy(initial=2.0, jitter=False)
     _, pauses = await run(script, policy=policy, clock=clock)
-    assert pauses == [2.0] and clock.sleeps == [2.0]
+    assert pauses == [(2.0, None)] and clock.sleeps == [2.0]
+
+
+async def test_an_ignored_retry_after_counts_as_a_bare_429() -> None:
+    """With respect_retry_after off, the gate is told there was no Retry-After to honour."""
+    policy = RetryPolicy(initial=1.0, jitter=False, respect_retry_after=False)
+    _, pauses = await run(Script(status_error(429, retry_after=30)), policy=policy)
+    assert pauses == [(1.0, None)]
 
 
 async def test_a_429_past_the_last_attempt_still_pauses_the_client() -> None:
     """Even a 429 that is not retried (attempts used up) tells the gate to hold everyone."""
-    pauses: list[float] = []
+    pauses = Signals()
     with pytest.raises(errors.RateLimitError):
         await send_with_retries(
             Script(status_error(429, retry_after=4)),
             request=POST,
             policy=RetryPolicy.never(),
             clock=FakeClock(),
-            pause_all=pauses.append,
+            pause_all=pauses,
         )
-    assert pauses == [4.0]
+    assert pauses == [(4.0, 4.0)]
 
 
 async def test_retry_after_over_the_cap_gives_up() -> None:
@@ -325,13 +339,13 @@ async def test_a_huge_retry_after_never_freezes_the_client() -> None:
     script = Script(status_error(429, retry_after=3600))
     with pytest.raises(errors.RateLimitError):
         _, _ = await run(script, policy=RetryPolicy(max_retry_after=60))
-    pauses: list[float] = []
+    pauses = Signals()
     with pytest.raises(errors.RateLimitError):
         await send_with_retries(
             Script(status_error(429, retry_after=3600)),
             request=GET,
             policy=RetryPolicy(max_retry_after=60),
             clock=FakeClock(),
-            pause_all=pauses.append,
+            pause_all=pauses,
         )
-    assert pauses == [60.0]
+    assert pauses == [(60.0, 60.0)]

@@ -2,8 +2,8 @@
 
 The middlewares run in this order for every request: record it (:attr:`FakeDetectAPI.requests`,
 in-flight counters), apply an injected :class:`~._faults.Fault`, render errors in the API's
-envelope (§13), check the API key (§1). The handlers then implement §3–§9 over the state kept
-in :mod:`._state`.
+envelope (§13), check the API key (§1), enforce the per-key rate limit when one is set (§15).
+The handlers then implement §3–§9 over the state kept in :mod:`._state`.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import secrets
 import time
 import uuid as uuid_mod
 import zipfile
+from collections import deque
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import PurePosixPath
@@ -29,7 +30,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from .._options import Scope
-from ._faults import Fault, FaultRules
+from ._faults import Fault, FaultRules, retry_after_text
 from ._parsing import (
     RequestInfo,
     UploadedPart,
@@ -79,6 +80,12 @@ class FakeDetectAPI:
     client at :attr:`base_url`, or mount :attr:`app` with aiohttp's test utilities. All state is
     public and may be inspected or seeded: :attr:`detections`, :attr:`batches`, :attr:`uploads`,
     :attr:`requests`, :attr:`in_flight` / :attr:`max_in_flight`.
+
+    ``rate_limit`` (requests per ``rate_window`` seconds, per API key; None: no limit) makes
+    the fake refuse, with the 429 envelope, any request that would put more than that many
+    accepted requests in one sliding window on its ``clock``; ``rate_retry_after`` is the
+    ``Retry-After`` those 429s carry (None: none, as documented for the real API, §15).
+    :attr:`rate_limited` counts them.
     """
 
     def __init__(
@@ -93,9 +100,16 @@ class FakeDetectAPI:
         max_batch_bytes: int = 500 * 1024 * 1024,
         create_response_status: bool = False,
         intelligence_polls: int = 0,
+        rate_limit: float | None = None,
+        rate_window: float = 1.0,
+        rate_retry_after: float | str | None = None,
     ) -> None:
         if polls_to_complete < 0:
             raise ValueError("polls_to_complete must be >= 0")
+        if rate_limit is not None and not (math.isfinite(rate_limit) and rate_limit > 0):
+            raise ValueError("rate_limit must be a positive number of requests, or None")
+        if not (math.isfinite(rate_window) and rate_window > 0):
+            raise ValueError("rate_window must be a positive number of seconds")
         self.api_key = api_key
         self.polls_to_complete = polls_to_complete
         self.seconds_to_complete = seconds_to_complete
@@ -105,6 +119,9 @@ class FakeDetectAPI:
         self.max_batch_bytes = max_batch_bytes
         self.create_response_status = create_response_status
         self.intelligence_polls = intelligence_polls
+        self.rate_limit = rate_limit
+        self.rate_window = rate_window
+        self.rate_retry_after = retry_after_text(rate_retry_after)
 
         self.detections: dict[str, FakeDetection] = {}
         self.batches: dict[str, FakeBatch] = {}
@@ -112,8 +129,10 @@ class FakeDetectAPI:
         self.requests: list[RecordedRequest] = []
         self.in_flight = 0
         self.max_in_flight = 0
+        self.rate_limited = 0
 
         self._faults = FaultRules()
+        self._accepted: dict[str, deque[float]] = {}  # per API key: accepted requests' times
         self._epoch = datetime.now(UTC)
         self._clock0 = clock()
         self._closing = asyncio.Event()
@@ -179,9 +198,11 @@ class FakeDetectAPI:
     # ---- knobs / seeding -----------------------------------------------------------------------
 
     def reset_counters(self) -> None:
-        """Clear :attr:`requests`; reset :attr:`max_in_flight` to the current :attr:`in_flight`."""
+        """Clear :attr:`requests` and :attr:`rate_limited`; reset :attr:`max_in_flight` to the
+        current :attr:`in_flight`."""
         self.requests.clear()
         self.max_in_flight = self.in_flight
+        self.rate_limited = 0
 
     def inject(self, fault: Fault) -> None:
         """Add a fault rule (tried after the rules injected before it)."""
@@ -365,7 +386,13 @@ class FakeDetectAPI:
     def _build_app(self) -> web.Application:
         app = web.Application(
             client_max_size=_CLIENT_MAX_SIZE,
-            middlewares=[self._record_mw, self._fault_mw, self._error_mw, self._auth_mw],
+            middlewares=[
+                self._record_mw,
+                self._fault_mw,
+                self._error_mw,
+                self._auth_mw,
+                self._rate_limit_mw,
+            ],
         )
         app.on_startup.append(self._on_startup)
         app.on_shutdown.append(self._on_shutdown)
@@ -517,6 +544,24 @@ class FakeDetectAPI:
         )
         if match is None or not hmac.compare_digest(match.group(1).encode(), self.api_key.encode()):
             raise APIError(401, "Invalid or missing API key")
+        return await handler(request)
+
+    @web.middleware
+    async def _rate_limit_mw(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        # §15: about 40 requests per second per API key. The real algorithm and its 429 are
+        # not documented; this is a sliding window over the requests it accepted.
+        if self.rate_limit is None:
+            return await handler(request)
+        now = self.clock()
+        accepted = self._accepted.setdefault(self.api_key, deque())  # auth passed: this key
+        while accepted and now - accepted[0] >= self.rate_window:
+            accepted.popleft()
+        if len(accepted) >= max(1, math.floor(self.rate_limit * self.rate_window + 1e-9)):
+            self.rate_limited += 1
+            retry_after = self.rate_retry_after
+            headers = {"Retry-After": retry_after} if retry_after is not None else None
+            return error_response(429, "Rate limit exceeded", headers=headers)
+        accepted.append(now)
         return await handler(request)
 
     # ---- internals: body parsing ---------------------------------------------------------------

@@ -32,7 +32,8 @@ def _validate_times(_inst: object, _attr: attrs.Attribute[Any], value: int | Non
         raise ValueError("times must be >= 1 (or None for 'forever')")
 
 
-def _retry_after_text(value: float | str | None) -> str | None:
+def retry_after_text(value: float | str | None) -> str | None:
+    """A ``Retry-After`` header value: a number is sent as ``"2"`` or ``"1.5"``, text verbatim."""
     if value is None or isinstance(value, str):
         return value
     return f"{value:g}"
@@ -108,7 +109,7 @@ class Fault:
             "status",
             status=status,
             message=message,
-            retry_after=_retry_after_text(retry_after),
+            retry_after=retry_after_text(retry_after),
             **target,
         )
 

@@ -15,6 +15,7 @@ from typing import Any, Final
 
 import attrs
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from .._options import RULES, Scope, options_for
@@ -77,6 +78,12 @@ class UploadedPart:
             self.spool = None
 
 
+def _reason_of(exc: Exception) -> str:
+    if isinstance(exc, HttpProcessingError):
+        return exc.message or type(exc).__name__
+    return str(exc)
+
+
 async def read_multipart(
     request: web.Request, *, spool_fields: Iterable[str] = ()
 ) -> tuple[dict[str, str], list[UploadedPart]]:
@@ -90,10 +97,10 @@ async def read_multipart(
         reader = await request.multipart()
         while (part := await reader.next()) is not None:
             await _read_part(part, info, fields, parts, spool)
-    except ValueError as exc:
+    except (ValueError, HttpProcessingError) as exc:  # e.g. a malformed part header
         for up in parts:
             up.close()
-        raise APIError(400, f"Malformed multipart body: {exc}") from exc
+        raise APIError(400, f"Malformed multipart body: {_reason_of(exc)}") from exc
     except BaseException:
         for up in parts:
             up.close()
