@@ -9,8 +9,10 @@ one machine, this script measures requests per second for:
 * ``raw loop`` / ``sdk loop``: one request after another (``get_detection`` in a loop);
 * ``convert``:    the converter alone on the same body, against ``json.loads`` alone.
 
-and prints each SDK figure as a ratio of its raw twin. Runs alternate (raw, sdk, raw, sdk,
-...) and the best of each is kept, so background noise hits both sides alike.
+and prints each SDK figure as a ratio of its raw twin: requests per second, and the client's
+CPU time per request (steadier on a busy machine, since it leaves the server out). Runs
+alternate (raw, sdk, raw, sdk, ...) and the best of each is kept, so background noise hits
+both sides alike.
 
     python benchmarks/bench_fetch.py            # 20,000 bulk, 3,000 loop, 3 rounds
     python benchmarks/bench_fetch.py --n 5000 --rounds 2
@@ -21,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import multiprocessing
 import socket
 import sys
@@ -125,10 +128,15 @@ def _client(base: str) -> DetectClient:
     return DetectClient("bench-key", base_url=base, rate_limit=None, max_concurrency=CONCURRENCY)
 
 
-def _rate(fn: Callable[[str, list[str]], Awaitable[None]], base: str, uuids: list[str]) -> float:
-    start = time.perf_counter()
+def _rate(
+    fn: Callable[[str, list[str]], Awaitable[None]], base: str, uuids: list[str]
+) -> tuple[float, float]:
+    """Requests per second (wall clock), and the client's CPU microseconds per request
+    (steadier than the wall clock on a busy machine: it leaves out the server's share)."""
+    start, cpu = time.perf_counter(), time.process_time()
     asyncio.run(fn(base, uuids))
-    return len(uuids) / (time.perf_counter() - start)
+    wall, used = time.perf_counter() - start, time.process_time() - cpu
+    return len(uuids) / wall, used / len(uuids) * 1e6
 
 
 def _convert_ratio(n: int) -> tuple[float, float]:
@@ -163,6 +171,7 @@ def main(argv: list[str] | None = None) -> int:
         _rate(raw_loop, base, loop[:200])  # warm up both sides
         _rate(sdk_loop, base, loop[:200])
         best: dict[str, float] = {}
+        cpu: dict[str, float] = {}
         for _ in range(args.rounds):
             for name, fn, uuids in (
                 ("raw bulk", raw_bulk, bulk),
@@ -170,7 +179,9 @@ def main(argv: list[str] | None = None) -> int:
                 ("raw loop", raw_loop, loop),
                 ("sdk loop", sdk_loop, loop),
             ):
-                best[name] = max(best.get(name, 0.0), _rate(fn, base, uuids))
+                rate, cpu_us = _rate(fn, base, uuids)
+                best[name] = max(best.get(name, 0.0), rate)
+                cpu[name] = min(cpu.get(name, math.inf), cpu_us)
     finally:
         server.terminate()
         server.join()
@@ -178,10 +189,17 @@ def main(argv: list[str] | None = None) -> int:
     convert_us, loads_us = _convert_ratio(5_000)
     runs = f"{args.n} bulk / {args.loop} loop, best of {args.rounds}"
     print(f"python {sys.version.split()[0]}, {runs}")
-    print(f"{'path':<10} {'raw req/s':>10} {'sdk req/s':>10} {'sdk/raw':>8}")
+    print(
+        f"{'path':<6} {'raw req/s':>10} {'sdk req/s':>10} {'sdk/raw':>8}"
+        f"   {'raw cpu us':>10} {'sdk cpu us':>10} {'raw/sdk':>8}"
+    )
     for kind in ("bulk", "loop"):
         raw, sdk = best[f"raw {kind}"], best[f"sdk {kind}"]
-        print(f"{kind:<10} {raw:>10.0f} {sdk:>10.0f} {sdk / raw:>7.2f}x")
+        raw_cpu, sdk_cpu = cpu[f"raw {kind}"], cpu[f"sdk {kind}"]
+        print(
+            f"{kind:<6} {raw:>10.0f} {sdk:>10.0f} {sdk / raw:>7.2f}x"
+            f"   {raw_cpu:>10.0f} {sdk_cpu:>10.0f} {raw_cpu / sdk_cpu:>7.2f}x"
+        )
     print(
         f"converter: {convert_us:.1f} us per detection on top of json.loads "
         f"({loads_us:.1f} us), {convert_us / loads_us:.1f}x json.loads"

@@ -30,6 +30,8 @@ from ._config import (
     Timeout,
     Timeouts,
     call_budget,
+    check_callable,
+    check_flag,
     check_timeout,
     cut_off_at,
 )
@@ -43,7 +45,7 @@ from ._polling import Fetch, UpdateCallback, wait_for_batch, wait_for_result, wa
 from ._raw import Exchange, WithRawResponse, recording
 from ._retry import send_with_retries
 from ._scan import SCAN_PAGE_SIZE, Scanner
-from ._settings import Settings, client_settings, retry_policy, timeouts_of
+from ._settings import Settings, client_settings, poll_policy, retry_policy, timeouts_of
 from ._transport import Transport
 from .models import Batch, Detection, Page
 
@@ -60,7 +62,7 @@ AUTO_SCAN_MIN = 100  # strategy="auto" scans from this many uuids on
 SCAN_WORKERS = 10_000  # uuids registered with a scanner at once (each only awaits a future)
 
 # With a callback receiver attached, polling only covers a callback that never comes.
-FALLBACK_POLL: Final = PollPolicy(initial=10.0, multiplier=1.5, max_interval=60.0)
+FALLBACK_POLL: Final = PollPolicy(first_delay=10.0, initial=10.0, multiplier=1.5, max_interval=60.0)
 
 
 @attrs.frozen
@@ -100,20 +102,6 @@ def _route(request: _sansio.Request) -> str:
     if request.subject is None:
         return request.path
     return request.path.replace(quote(request.subject, safe=""), "{uuid}")
-
-
-def _check_callable(name: str, value: object) -> None:
-    """Callbacks are checked before anything is sent (``on_update="print"`` is a typo)."""
-    if value is not None and not callable(value):
-        raise errors.InvalidRequestError(
-            f"{name} must be a function (or None), got {type(value).__name__}"
-        )
-
-
-def _check_flag(name: str, value: object) -> None:
-    """Flags are real booleans: ``experts="false"`` must not silently mean True."""
-    if not isinstance(value, bool):
-        raise errors.InvalidRequestError(f"{name} must be True or False, got {value!r}")
 
 
 _Model = TypeVar("_Model", Detection, Batch)
@@ -270,11 +258,7 @@ class DetectClient:
         if new_retry is not None:
             changes["retry"] = new_retry
         if poll is not None:
-            if not isinstance(poll, PollPolicy):
-                raise errors.ConfigurationError(
-                    f"poll must be a PollPolicy, got {type(poll).__name__}"
-                )
-            changes["poll"] = poll
+            changes["poll"] = poll_policy(poll)
         if extra_headers is not None:
             probe = _sansio.with_extras(
                 _sansio.Request(method="GET", path="/"), headers=extra_headers
@@ -520,7 +504,7 @@ class DetectClient:
         """
         check_option_names(options, DetectionOptions, where="create_detection")
         self._callback_url(options)  # type: ignore[arg-type]
-        _check_flag("wait", wait)
+        check_flag("wait", wait)
         call = _Call.of(timeout, extra_headers, extra_query, extra_body)
         checked = _sansio.detection_options(wait_for_intelligence=wait_for_intelligence, **options)
         media = media_file(file, filename=filename) if file is not None else None
@@ -560,7 +544,7 @@ class DetectClient:
             InvalidRequestError: ``uuid`` is not a valid Detect uuid (nothing is sent).
             NotFoundError: no such detection for this team.
         """
-        _check_flag("experts", experts)
+        check_flag("experts", experts)
         call = _Call.of(timeout, extra_headers, extra_query, extra_body)
         return await self._detection_fetch(uuid, experts=experts, call=call)(None)
 
@@ -813,7 +797,7 @@ class DetectClient:
             NotFoundError, AuthenticationError, ...: ended the wait at once.
         """
         seconds, policy = self._timeout(timeout, poll)
-        _check_callable("on_update", on_update)
+        check_callable("on_update", on_update)
         return await self._wait(
             uuid,
             timeout=seconds,
@@ -842,17 +826,18 @@ class DetectClient:
         poll_experts = experts and not wait_for_intelligence
         fetch = self._detection_fetch(uuid, experts=poll_experts)
         final = self._detection_fetch(uuid, experts=True) if experts and not poll_experts else None
-        return await wait_for_result(
-            fetch,
-            uuid=uuid,
-            clock=self._clock,
-            timeout=timeout,
-            poll=poll,
-            on_update=on_update,
-            wait_for_intelligence=wait_for_intelligence,
-            fetch_final=None if final is None else partial(final, None),
-            sleep=partial(self._conn.nap, self._clock, uuid=uuid),
-        )
+        with self._conn.watching(uuid):  # a callback for it is expected while it waits
+            return await wait_for_result(
+                fetch,
+                uuid=uuid,
+                clock=self._clock,
+                timeout=timeout,
+                poll=poll,
+                on_update=on_update,
+                wait_for_intelligence=wait_for_intelligence,
+                fetch_final=None if final is None else partial(final, None),
+                sleep=partial(self._conn.nap, self._clock, uuid=uuid),
+            )
 
     def watch(
         self,
@@ -901,8 +886,8 @@ class DetectClient:
         detection as soon as the submission returns, e.g. to store its uuid.
         """
         seconds, policy = self._timeout(timeout, poll)  # checked before anything is billed
-        _check_callable("on_update", on_update)
-        _check_callable("on_created", on_created)
+        check_callable("on_update", on_update)
+        check_callable("on_created", on_created)
         started = self._clock.monotonic()
         created = await self.create_detection(
             url,
@@ -1004,16 +989,16 @@ class DetectClient:
             raise errors.InvalidRequestError(
                 f"strategy must be 'poll', 'scan' or 'auto', got {strategy!r}"
             )
-        _check_flag("wait", wait)
-        _check_flag("experts", experts)
-        _check_flag("wait_for_intelligence", wait_for_intelligence)
+        check_flag("wait", wait)
+        check_flag("experts", experts)
+        check_flag("wait_for_intelligence", wait_for_intelligence)
         if concurrency is not None and (
             isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1
         ):
             raise errors.InvalidRequestError(
                 f"concurrency must be a whole number >= 1, got {concurrency!r}"
             )
-        _check_callable("on_progress", on_progress)
+        check_callable("on_progress", on_progress)
         scan = strategy == "scan" or (
             strategy == "auto" and isinstance(uuids, Sequence) and len(uuids) >= AUTO_SCAN_MIN
         )
@@ -1123,16 +1108,17 @@ class DetectClient:
         A failed batch is returned, not raised: its children say why.
         """
         seconds, policy = self._timeout(timeout, poll)
-        _check_callable("on_update", on_update)
-        batch = await wait_for_batch(
-            self._batch_fetch(uuid),
-            uuid=uuid,
-            clock=self._clock,
-            timeout=seconds,
-            poll=policy,
-            on_update=on_update,
-            sleep=partial(self._conn.nap, self._clock, uuid=uuid),
-        )
+        check_callable("on_update", on_update)
+        with self._conn.watching(uuid):
+            batch = await wait_for_batch(
+                self._batch_fetch(uuid),
+                uuid=uuid,
+                clock=self._clock,
+                timeout=seconds,
+                poll=policy,
+                on_update=on_update,
+                sleep=partial(self._conn.nap, self._clock, uuid=uuid),
+            )
         outcomes: list[Outcome] = []
         if fetch_results and batch.detect_uuids:
             outcomes = await self.fetch_many(batch.detect_uuids)
@@ -1154,7 +1140,7 @@ class DetectClient:
         Errors after the submission carry the batch ``uuid``.
         """
         self._timeout(timeout, poll)  # bad wait arguments fail before anything is billed
-        _check_callable("on_update", on_update)
+        check_callable("on_update", on_update)
         batch = await self.create_batch(files, zip_file=zip_file, **options)
         try:
             return await self.wait_for_batch(

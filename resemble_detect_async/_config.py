@@ -56,6 +56,20 @@ def check_timeout(timeout: object, what: str = "timeout") -> None:
         )
 
 
+def check_flag(name: str, value: object) -> None:
+    """Flags are real booleans: ``experts="false"`` must not silently mean True."""
+    if not isinstance(value, bool):
+        raise InvalidRequestError(f"{name} must be True or False, got {value!r}")
+
+
+def check_callable(name: str, value: object) -> None:
+    """Callbacks are checked before anything is sent (``on_update="print"`` is a typo)."""
+    if value is not None and not callable(value):
+        raise InvalidRequestError(
+            f"{name} must be a function (or None), got {type(value).__name__}"
+        )
+
+
 class Clock(Protocol):
     """Where the SDK reads time and sleeps; swap it for a fake one in tests."""
 
@@ -296,6 +310,9 @@ class PollPolicy:
 
     ``timeout`` is the overall deadline of one wait, separate from HTTP timeouts; None
     means wait forever. 15 minutes covers long videos while still surfacing a stuck job.
+
+    ``first_delay`` puts off the first poll: with a callback receiver attached the callback
+    is expected to say when a detection is done, so the first GET can wait (0: at once).
     """
 
     initial: float = attrs.field(default=2.0, validator=_non_negative)
@@ -303,6 +320,7 @@ class PollPolicy:
     max_interval: float = attrs.field(default=10.0, validator=_non_negative)
     jitter: float = attrs.field(default=0.2)
     timeout: float | None = attrs.field(default=900.0, validator=_optional_positive)
+    first_delay: float = attrs.field(default=0.0, validator=_non_negative)
 
     @jitter.validator
     def _check_jitter(self, _: attrs.Attribute[float], value: float) -> None:

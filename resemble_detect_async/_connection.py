@@ -52,6 +52,7 @@ class Connection:
         self._delivered: collections.OrderedDict[str, object] = collections.OrderedDict()
         self.receiver: object | None = None  # the attached CallbackReceiver, if any
         self._created: collections.OrderedDict[str, None] = collections.OrderedDict()
+        self._watched: collections.Counter[str] = collections.Counter()  # waits in progress
 
     # -- opening ---------------------------------------------------------------------------
 
@@ -172,6 +173,21 @@ class Connection:
     def is_waiting_for(self, uuid: str) -> bool:
         """Is a waiter of this client sleeping between polls of ``uuid`` now?"""
         return bool(self._waiting.get(uuid))
+
+    @contextlib.contextmanager
+    def watching(self, uuid: str) -> Iterator[None]:
+        """Mark a wait for ``uuid`` as in progress (callbacks for it are expected)."""
+        self._watched[uuid] += 1
+        try:
+            yield
+        finally:
+            self._watched[uuid] -= 1
+            if self._watched[uuid] <= 0:
+                del self._watched[uuid]
+
+    def expects(self, uuid: str) -> bool:
+        """Would a callback for ``uuid`` concern this client (it waits for it, or made it)?"""
+        return uuid in self._watched or uuid in self._waiting or uuid in self._created
 
     def _take_delivery(self, uuid: str | None) -> object:
         if uuid is None or not self._delivered:

@@ -47,6 +47,18 @@ class MediaFile:
     _start: int = attrs.field(default=0, alias="start", repr=False)
 
     @property
+    def pipe_fd(self) -> int | None:
+        """The descriptor of a file object that is a pipe or socket (not a regular file),
+        which must be read without blocking a thread; else None."""
+        if self._fileobj is None:
+            return None
+        try:
+            fd = self._fileobj.fileno()
+            return None if stat.S_ISREG(os.fstat(fd).st_mode) else fd
+        except (AttributeError, OSError, ValueError):
+            return None
+
+    @property
     def suffix(self) -> str:
         """The lower-cased extension, with the dot (``.wav``), or ``""``."""
         return Path(self.filename).suffix.lower()

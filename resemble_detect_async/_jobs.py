@@ -41,6 +41,7 @@ import attrs
 
 from . import _sansio, errors
 from ._bulk import Outcome, Progress, ResultStream
+from ._config import check_flag
 from ._files import FileInput, MediaFile, media_file
 from ._journal import (
     CREATED,
@@ -1312,11 +1313,6 @@ class JobStream:
         await self.aclose()
 
 
-def _check_flag(name: str, value: object) -> None:
-    if not isinstance(value, bool):
-        raise errors.InvalidRequestError(f"{name} must be True or False, got {value!r}")
-
-
 def detect_many(
     client: DetectClient,
     inputs: Iterable[InputLike],
@@ -1340,7 +1336,7 @@ def detect_many(
         ("wait_for_intelligence", wait_for_intelligence),
         ("resubmit_in_doubt", resubmit_in_doubt),
     ):
-        _check_flag(name, flag)
+        check_flag(name, flag)
     if concurrency is not None and (
         isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1
     ):

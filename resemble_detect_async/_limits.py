@@ -130,7 +130,9 @@ class TokenBucket:
         self.min_rate = float(min_rate) if rate is None else min(float(min_rate), rate)
         self._clock = clock
         self._lock = asyncio.Lock()  # the queue of waiters: one at a time picks its start
+        self._loop: asyncio.AbstractEventLoop | None = None  # the loop the lock serves
         self._tat = -math.inf  # theoretical arrival time of the next start (GCRA)
+        self._catch_up: tuple[int, float] = (0, -math.inf)  # starts owed after a hold, until
         self._starts: deque[_Start] = deque(maxlen=_per_window(rate or 1.0))  # real starts
         self._paused_until = -math.inf
         self._cut: tuple[float, float] | None = None  # (when, rate) of the last cut
@@ -150,6 +152,9 @@ class TokenBucket:
             while (wait := self._paused_until - self._clock.monotonic()) > _EPSILON:
                 await self._clock.sleep(wait)
             return
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:  # a bucket may outlive its loop (one per asyncio.run)
+            self._loop, self._lock = loop, asyncio.Lock()
         async with self._lock:
             while True:
                 now = self._clock.monotonic()
@@ -170,12 +175,21 @@ class TokenBucket:
             mine[1].took = self._clock.monotonic() - mine[1].at
 
     def pause(self, seconds: float) -> None:
-        """Hold all starts for ``seconds``; after it, starts are spaced at the rate again."""
+        """Hold all starts for ``seconds``; then the starts held back may catch up.
+
+        No request started during the hold, so the window behind it is empty: up to
+        ``rate x seconds`` starts (at most one window's worth) may go back to back when it
+        ends, within the per-window cap, before starts are spaced at the rate again.
+        Without this, a server's ``Retry-After`` would cost its whole length in throughput.
+        """
         if not seconds > 0:
             return
         until = self._clock.monotonic() + seconds
         if until > self._paused_until:
             self._paused_until = until
+            if self.rate is not None:
+                held = min(_per_window(self.rate), max(1, round(self.rate * seconds)))
+                self._catch_up = (held, until + WINDOW)
 
     def on_rate_limited(self, retry_after: float | None) -> None:
         """The API answered 429: hold everyone for ``retry_after``, or slow down if None."""
@@ -203,9 +217,14 @@ class TokenBucket:
         cut_at, cut_rate = self._cut
         return min(rate, cut_rate + RECOVERY * rate * (now - cut_at))
 
+    def _catching_up(self, now: float) -> bool:
+        left, until = self._catch_up
+        return left > 0 and now < until
+
     def _wait(self, now: float, rate: float) -> float:
         """Seconds until the next start may happen (<= 0: now)."""
-        at = max(self._paused_until, self._tat - (self.burst - 1) / rate)
+        spaced = -math.inf if self._catching_up(now) else self._tat - (self.burst - 1) / rate
+        at = max(self._paused_until, spaced)
         cap = _per_window(rate)
         if len(self._starts) >= cap:  # the window is full: its oldest start must age out
             oldest = self._starts[-cap]
@@ -226,6 +245,9 @@ class TokenBucket:
         # still holds), but restart it after a quiet spell: no credit for idle time.
         late = now - self._tat
         self._tat = (self._tat if late <= interval / 2 else now) + interval
+        if self._catching_up(now):
+            left, until = self._catch_up
+            self._catch_up = (left - 1, until)
         start = _Start(now)
         self._starts.append(start)
         _current.set((self, start))

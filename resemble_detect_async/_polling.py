@@ -66,6 +66,9 @@ async def poll_until(
     last: S | None = None
     last_error: BaseException | None = None
     delivered: object = None  # what a callback brought: True (poll now) or a trusted state
+    if poll.first_delay > 0:
+        first = poll.first_delay if deadline is None else min(poll.first_delay, timeout or 0.0)
+        delivered = await (sleep or clock.sleep)(first) or True
     while True:
         if delivered is None or delivered is True:
             try:

@@ -99,18 +99,26 @@ def timeouts_of(timeouts: object) -> Timeouts | None:
     return timeouts
 
 
+def _whole(name: str, value: object, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise errors.ConfigurationError(
+            f"{name} must be a whole number >= {minimum}, got {value!r}"
+        )
+    return value
+
+
+def poll_policy(poll: object) -> PollPolicy | None:
+    """A :class:`PollPolicy`, or None for the default."""
+    if poll is not None and not isinstance(poll, PollPolicy):
+        raise errors.ConfigurationError(f"poll must be a PollPolicy, got {type(poll).__name__}")
+    return poll
+
+
 def check_limits(
     *, max_concurrency: object, rate_limit: object, rate_limiter: object, clock: object
 ) -> None:
     """The concurrency and rate settings, and the limiter and clock protocols."""
-    if (
-        isinstance(max_concurrency, bool)
-        or not isinstance(max_concurrency, int)
-        or max_concurrency < 1
-    ):
-        raise errors.ConfigurationError(
-            f"max_concurrency must be a whole number >= 1, got {max_concurrency!r}"
-        )
+    _whole("max_concurrency", max_concurrency, 1)
     if rate_limit is not None and (
         isinstance(rate_limit, bool)
         or not isinstance(rate_limit, int | float)
@@ -162,23 +170,14 @@ def client_settings(
         )
     checked_timeouts = timeouts_of(timeouts)
     checked_retry = retry_policy(retry, max_retries)
-    if poll is not None and not isinstance(poll, PollPolicy):
-        raise errors.ConfigurationError(f"poll must be a PollPolicy, got {type(poll).__name__}")
+    poll = poll_policy(poll)
     check_limits(
         max_concurrency=max_concurrency,
         rate_limit=rate_limit,
         rate_limiter=rate_limiter,
         clock=clock,
     )
-    if (
-        isinstance(max_response_bytes, bool)
-        or not isinstance(max_response_bytes, int)
-        or max_response_bytes < 1024
-    ):
-        raise errors.ConfigurationError(
-            f"max_response_bytes must be a whole number of bytes >= 1024, got "
-            f"{max_response_bytes!r}"
-        )
+    max_bytes = _whole("max_response_bytes", max_response_bytes, 1024)
     checked_url = _sansio.check_base_url(url, allow_insecure_http=allow_insecure_http)
     plain_http = checked_url.startswith("http://") and not allow_insecure_http
     if plain_http:
@@ -193,5 +192,5 @@ def client_settings(
         poll=poll or PollPolicy(),
         clock=clock or SystemClock(),  # type: ignore[arg-type]
         user_agent=user_agent or f"resemble-detect-async/{__version__} python/{version}",
-        max_response_bytes=max_response_bytes,
+        max_response_bytes=max_bytes,
     )

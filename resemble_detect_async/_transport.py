@@ -7,11 +7,14 @@ server (which decides whether a billing POST may be retried).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import ipaddress
 import mimetypes
+import os
 import socket
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from contextlib import ExitStack
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit
@@ -178,12 +181,14 @@ class Transport:
                 form.add_field(name, value)
             for name, media in request.files:
                 content_type = mimetypes.guess_type(media.filename)[0] or "application/octet-stream"
-                form.add_field(
-                    name,
-                    stack.enter_context(media.open()),
-                    filename=media.filename,
-                    content_type=content_type,
-                )
+                stream: Any
+                if (fd := media.pipe_fd) is not None:  # read on the loop: cancellable
+                    stream = _read_pipe(fd)
+                else:
+                    stream = stack.enter_context(media.open())
+                if media.size is not None:  # tell aiohttp: a Content-Length, not chunks
+                    stream = _SizedStream(stream, media.size, content_type=content_type)
+                form.add_field(name, stream, filename=media.filename, content_type=content_type)
             kwargs["data"] = form
             async with self._session.request(request.method, url, **kwargs) as resp:
                 return Response(resp.status, resp.headers, await self._read(resp, request))
@@ -259,6 +264,39 @@ def _map_failure(exc: Exception, request: Request) -> errors.ResembleError | Non
     if isinstance(exc, ValueError) and "header" in str(exc).lower():
         return errors.InvalidRequestError(f"{where}: {exc}", uuid=request.subject)
     return None
+
+
+async def _read_pipe(fd: int) -> AsyncIterator[bytes]:
+    """A pipe's data, read by the event loop instead of a worker thread.
+
+    aiohttp reads file objects in threads; a thread blocked in ``read()`` on a pipe whose
+    writer never closes can be neither cancelled nor joined, and keeps the process from
+    exiting. The loop's pipe reader is cancellable at any moment.
+    """
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(limit=_CHUNK)
+    pipe = os.fdopen(os.dup(fd), "rb", buffering=0)
+    transport, _ = await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), pipe)
+    try:
+        while chunk := await reader.read(_CHUNK):
+            yield chunk
+    finally:
+        transport.close()
+        with contextlib.suppress(OSError):
+            os.set_blocking(fd, True)  # the caller's descriptor shares the flag
+
+
+class _SizedStream(aiohttp.payload.IOBasePayload):
+    """A file stream whose size is known, so the upload carries a Content-Length (aiohttp
+    can only measure real files; a file object of the caller's would go chunked)."""
+
+    def __init__(self, stream: Any, size: int, *, content_type: str) -> None:
+        super().__init__(stream, content_type=content_type)
+        self._known_size = size
+
+    @property
+    def size(self) -> int:
+        return self._known_size
 
 
 def _client_timeout(

@@ -239,7 +239,7 @@ class CallbackReceiver:
         if uuid in self._seen:
             return self._refuse(409, "this callback was already received", uuid)
         conn = self._client._conn
-        if not (conn.is_waiting_for(uuid) or self._client._created_here(uuid)):
+        if not conn.expects(uuid):
             return self._refuse(404, "no detection or batch of this client has that uuid", uuid)
         self._seen[uuid] = None
         while len(self._seen) > _REMEMBERED:

@@ -48,7 +48,18 @@ from resemble_detect_async.cli._progress import ProgressDisplay, format_duration
 from resemble_detect_async.testing import FakeClock, FakeDetectAPI, Fault, outcome_for_name
 
 ROOT = Path(__file__).resolve().parent.parent
-COMMANDS = ["detect", "wait", "get", "list", "delete", "fetch", "batch", "demo", "serve-fake"]
+COMMANDS = [
+    "detect",
+    "wait",
+    "get",
+    "list",
+    "delete",
+    "fetch",
+    "run",
+    "batch",
+    "demo",
+    "serve-fake",
+]
 UUID = "0b5e5d3c-9f0e-4a51-9a43-0d2b6f1c7e11"
 
 

@@ -155,8 +155,10 @@ async def test_one_debug_line_per_attempt_without_the_key(
     assert all(fake.api_key not in line for line in lines)
 
 
-async def test_spans_when_opentelemetry_is_there(fake: FakeDetectAPI) -> None:
-    """With opentelemetry installed, each call is one CLIENT span named by its route."""
+async def test_spans_when_opentelemetry_is_there(
+    fake: FakeDetectAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With an OpenTelemetry SDK configured, each call is one CLIENT span named by its route."""
     sdk = pytest.importorskip("opentelemetry.sdk.trace")
     export = pytest.importorskip("opentelemetry.sdk.trace.export")
     memory = pytest.importorskip("opentelemetry.sdk.trace.export.in_memory_span_exporter")
@@ -165,21 +167,26 @@ async def test_spans_when_opentelemetry_is_there(fake: FakeDetectAPI) -> None:
     exporter = memory.InMemorySpanExporter()
     provider = sdk.TracerProvider()
     provider.add_span_processor(export.SimpleSpanProcessor(exporter))
-    original = _otel._tracer
-    _otel._tracer = lambda: provider.get_tracer("test")
-    try:
-        uuid = fake.add_detection(polls_to_complete=0)
-        async with fake_client(fake) as client:
-            await client.get_detection(uuid)
-            with pytest.raises(NotFoundError):
-                await client.get_detection("missing-one")
-    finally:
-        _otel._tracer = original
+    monkeypatch.setattr(_otel._trace, "get_tracer_provider", lambda: provider)
+    uuid = fake.add_detection(polls_to_complete=0)
+    async with fake_client(fake) as client:
+        await client.get_detection(uuid)
+        with pytest.raises(NotFoundError):
+            await client.get_detection("missing-one")
     spans = exporter.get_finished_spans()
     assert [s.name for s in spans] == ["GET /detect/{uuid}", "GET /detect/{uuid}"]
     assert spans[0].attributes["resemble.uuid"] == uuid
     assert spans[0].status.status_code.name == "UNSET"
     assert spans[1].status.status_code.name == "ERROR"
+
+
+def test_no_span_and_no_cost_without_a_configured_sdk() -> None:
+    """With only the API's default (proxy) provider, a call makes no span at all."""
+    import contextlib
+
+    from resemble_detect_async import _otel
+
+    assert isinstance(_otel.call_span("GET", "/detect/{uuid}", "u"), contextlib.nullcontext)
 
 
 # --- lifecycle ------------------------------------------------------------------------------------

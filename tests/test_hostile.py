@@ -283,3 +283,52 @@ async def test_a_file_that_changed_size_is_refused(tmp_path: Any) -> None:
     path.write_bytes(b"RIFF" * 20)
     with pytest.raises(InvalidRequestError, match="changed size"), media.open():
         pass
+
+
+async def test_a_seekable_file_object_is_sent_with_its_length() -> None:
+    """A caller's seekable file object uploads with a Content-Length, not chunked."""
+    import io as io_module
+
+    from resemble_detect_async.testing import FakeDetectAPI, fake_client
+
+    handle = io_module.BytesIO(b"RIFF" + b"\0" * 4000)
+    async with FakeDetectAPI() as fake, fake_client(fake) as c:
+        await c.create_detection(file=handle, filename="clip.wav")
+        headers = fake.requests[-1].headers
+    assert "Content-Length" in headers and "Transfer-Encoding" not in headers
+    assert fake.requests[-1].files == (("file", "clip.wav", 4004),)
+
+
+PIPE_SCRIPT = """
+import asyncio, os
+from resemble_detect_async.testing import FakeDetectAPI, fake_client
+
+async def main():
+    read_end, write_end = os.pipe()
+    os.write(write_end, b"RIFF" * 100)  # the writer stays open and silent
+    async with FakeDetectAPI() as fake, fake_client(fake) as client:
+        upload = asyncio.create_task(
+            client.create_detection(file=os.fdopen(read_end, "rb"), filename="live.wav")
+        )
+        await asyncio.sleep(0.3)
+        upload.cancel()
+        try:
+            await upload
+        except asyncio.CancelledError:
+            print("cancelled")
+
+asyncio.run(main())
+print("exited")
+"""
+
+
+def test_cancelling_an_upload_from_a_silent_pipe_lets_the_process_exit() -> None:
+    """A pipe upload is read by the loop, so cancelling it leaves no thread stuck in read()."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", PIPE_SCRIPT], capture_output=True, text=True, timeout=30
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["cancelled", "exited"]

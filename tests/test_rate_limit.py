@@ -182,8 +182,19 @@ async def test_retry_after_holds_every_start_and_keeps_the_rate() -> None:
     await bucket.acquire()
     bucket.on_rate_limited(2.0)
     starts = await starts_of(bucket, clock, 3)
-    assert starts == pytest.approx([2.0, 2.1, 2.2])
+    assert min(starts) >= 2.0
     assert bucket.current_rate == 10.0
+
+
+async def test_starts_held_by_a_pause_catch_up_within_the_window_cap() -> None:
+    """After a hold the held starts go back to back, never more than the rate in one window."""
+    clock = FakeClock()
+    bucket = TokenBucket(10.0, clock=clock)
+    bucket.pause(2.0)
+    starts = await starts_of(bucket, clock, 25)
+    assert starts[:10] == pytest.approx([2.0] * 10)  # the emptied window's worth, at once
+    assert all(later - earlier >= 1.0 for earlier, later in zip(starts, starts[10:], strict=False))
+    assert starts[-1] - starts[-2] == pytest.approx(0.1, abs=0.03)  # spaced again after
 
 
 async def test_a_bare_429_slows_down_instead_of_stopping() -> None:
@@ -261,6 +272,19 @@ async def test_the_unlimited_bucket_ignores_bare_429s() -> None:
     bucket.on_rate_limited(1.5)
     await bucket.acquire()
     assert clock.now == 1.5
+
+
+def test_a_bucket_outlives_its_event_loop() -> None:
+    """A TokenBucket shared between clients keeps working in the next asyncio.run."""
+    clock = FakeClock()
+    bucket = TokenBucket(40.0, clock=clock)
+
+    async def three_at_once() -> None:
+        await asyncio.gather(*(bucket.acquire() for _ in range(3)))
+
+    asyncio.run(three_at_once())
+    asyncio.run(three_at_once())
+    assert clock.now == pytest.approx(0.125)
 
 
 def test_bucket_settings_are_validated() -> None:

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from resemble_detect_async import (
+    AuthenticationError,
     DetectionFailedError,
     InvalidRequestError,
     NotFoundError,
     PollPolicy,
     WaitTimeoutError,
 )
-from resemble_detect_async.testing import FakeClock, FakeDetectAPI, fake_client
+from resemble_detect_async.testing import FakeClock, FakeDetectAPI, Fault, fake_client
 
 POLICY = PollPolicy(initial=2.0, multiplier=1.5, max_interval=10.0, jitter=0.0)
 
@@ -117,3 +120,43 @@ async def test_an_unknown_strategy_is_refused(client: object) -> None:
     """A misspelled strategy is a typed error."""
     with pytest.raises(InvalidRequestError, match="strategy"):
         client.iter_results(["a"], wait=True, strategy="scna")  # type: ignore[attr-defined]
+
+
+async def test_a_failing_list_falls_back_to_gets_for_that_round() -> None:
+    """When listing fails (after its retries), the round checks each uuid with its own GET."""
+    clock = FakeClock()
+    async with FakeDetectAPI(clock=clock) as fake:
+        uuids = [fake.add_detection(seconds_to_complete=1) for _ in range(3)]
+        fake.inject(Fault.error(503, method="GET", path="/detect", times=None))
+        async with fake_client(fake, clock=clock) as client:
+            outcomes = await client.wait_for_many(uuids, poll=POLICY, strategy="scan")
+        lists, singles = count(fake)
+    assert all(o.ok for o in outcomes) and singles >= 3 and lists >= 1
+
+
+async def test_a_refused_key_on_the_list_ends_every_wait() -> None:
+    """A 401 on the list is every waiter's outcome (each naming its own uuid), at once."""
+    async with FakeDetectAPI() as fake:
+        uuids = [fake.add_detection(polls_to_complete=5) for _ in range(3)]
+        async with fake_client(fake, api_key="wrong") as client:
+            outcomes = await client.wait_for_many(uuids, strategy="scan")
+    assert all(isinstance(o.error, AuthenticationError) for o in outcomes)
+    assert [o.error.uuid for o in outcomes if o.error is not None] == uuids  # type: ignore[attr-defined]
+
+
+async def test_leaving_a_scan_early_stops_its_driver() -> None:
+    """Breaking out of a scanning stream cancels the scanner's driver: nothing is left behind."""
+    clock = FakeClock()
+    async with FakeDetectAPI(clock=clock) as fake:
+        quick = fake.add_detection(seconds_to_complete=1)
+        slow = [fake.add_detection(seconds_to_complete=10**6) for _ in range(3)]
+        async with fake_client(fake, clock=clock) as client:
+            async with client.iter_results(
+                [quick, *slow], wait=True, poll=POLICY, strategy="scan"
+            ) as stream:
+                async for outcome in stream:
+                    assert outcome.uuid == quick
+                    break
+            names = {task.get_name() for task in asyncio.all_tasks()}
+            assert not {"resemble-detect-scanner"} & names
+            assert not any(name.startswith("resemble-detect-worker") for name in names)

@@ -205,3 +205,68 @@ async def test_the_asgi_adapter_speaks_the_same_rules(fake: FakeDetectAPI) -> No
         good = json.dumps(callback_body(created.uuid)).encode()
         assert await call(b"token=" + b"t" * 32, good) == 200
         assert await call(b"token=nope", good) == 401
+
+
+# --- the fake API calls back like the service ------------------------------------------------
+
+
+async def test_the_fake_calls_back_and_the_waiter_needs_one_get() -> None:
+    """End to end: the fake POSTs the result when done; the wait ends with one confirming GET."""
+    async with (
+        FakeDetectAPI(seconds_to_complete=0.05) as fake,
+        fake_client(fake, poll=PollPolicy()) as client,  # the receiver turns it into a fallback
+    ):
+        receiver = CallbackReceiver(client)
+        async with receiver.serve():
+            created = await client.create_detection(url="https://example.com/a.wav")
+            detection = await asyncio.wait_for(client.wait_for_result(created.uuid), 5)
+        records = list(fake.callbacks)
+    assert detection.is_completed and gets(fake, created.uuid) == 1
+    assert [(r.uuid, r.kind, r.status) for r in records] == [(created.uuid, "detection", 200)]
+    assert fake.requests[0].json is not None and "callback_url" in fake.requests[0].json
+
+
+async def test_lost_callbacks_fall_back_to_polling() -> None:
+    """With every callback lost, the wait still ends: polling is the fallback."""
+    async with (
+        FakeDetectAPI(seconds_to_complete=0.05, callback_loss=1.0) as fake,
+        fake_client(fake) as client,
+    ):
+        receiver = CallbackReceiver(client)
+        async with receiver.serve():
+            created = await client.create_detection(url="https://example.com/a.wav")
+            quick = PollPolicy(first_delay=0.2, initial=0.2, jitter=0.0)
+            detection = await asyncio.wait_for(client.wait_for_result(created.uuid, poll=quick), 5)
+    assert detection.is_completed
+    assert [r.lost for r in fake.callbacks] == [True] and receiver.accepted == 0
+
+
+async def test_duplicated_callbacks_are_refused_after_the_first() -> None:
+    """A callback sent twice is accepted once and refused (409) the second time."""
+    async with (
+        FakeDetectAPI(seconds_to_complete=0.05, callback_duplicates=1) as fake,
+        fake_client(fake) as client,
+    ):
+        receiver = CallbackReceiver(client)
+        async with receiver.serve():
+            created = await client.create_detection(url="https://example.com/a.wav")
+            await asyncio.wait_for(client.wait_for_result(created.uuid), 5)
+            while len(fake.callbacks) < 2:
+                await asyncio.sleep(0.01)
+    assert sorted(r.status or 0 for r in fake.callbacks) == [200, 409]
+
+
+async def test_a_batch_calls_back_once_when_every_child_is_final(tmp_path: Any) -> None:
+    """The batch envelope is POSTed once, when its last child finishes, and ends the wait."""
+    files = []
+    for i in range(3):
+        path = tmp_path / f"clip-{i}.wav"
+        path.write_bytes(b"RIFF" * 10)
+        files.append(path)
+    async with FakeDetectAPI(seconds_to_complete=0.05) as fake, fake_client(fake) as client:
+        receiver = CallbackReceiver(client)
+        async with receiver.serve():
+            batch = await client.create_batch(files)
+            result = await asyncio.wait_for(client.wait_for_batch(batch.uuid), 5)
+    assert result.batch.is_terminal and len(result.outcomes) == 3
+    assert [r.kind for r in fake.callbacks if r.uuid == batch.uuid] == ["batch"]

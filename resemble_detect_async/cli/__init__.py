@@ -38,6 +38,7 @@ SUBCOMMANDS: tuple[str, ...] = (
     "_list",
     "_delete",
     "_fetch",
+    "_run",
     "_batch",
     "_demo",
     "_serve_fake",

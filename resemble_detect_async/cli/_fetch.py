@@ -13,7 +13,7 @@ from typing import IO
 import attrs
 import click
 
-from resemble_detect_async import DEFAULT, AuthenticationError
+from resemble_detect_async import DEFAULT, AuthenticationError, RateLimiter
 
 from ._exit import ExitCode, Failure, code_for_failures
 from ._jsonl import JsonlWriter, repair_tail, saved, uuid_key
@@ -71,6 +71,7 @@ async def _fetch(
     experts: bool,
     retry_failed: bool,
     as_json: bool,
+    limiter: RateLimiter | None = None,
 ) -> ExitCode:
     settings = runtime()
     uuids = read_uuids(source)
@@ -82,7 +83,8 @@ async def _fetch(
     refused: AuthenticationError | None = None
     with JsonlWriter(out) as writer:
         if work.todo:
-            async with settings.make_client() as client:
+            shared = {"rate_limiter": limiter} if limiter is not None else {}
+            async with settings.make_client(**shared) as client:
                 with ProgressDisplay(
                     "waiting" if wait else "fetching",
                     len(work.todo),
@@ -164,6 +166,46 @@ async def _fetch(
     help="Also redo uuids whose line in --out is a failure (the newer line is appended).",
 )
 @json_option("Print the summary as one JSON object (the results are in --out).")
+@click.option(
+    "--redis",
+    "redis_url",
+    metavar="URL",
+    default=None,
+    envvar="RESEMBLE_REDIS_URL",
+    show_envvar=True,
+    help="Share the key's 40/s with every process using this Redis (redis://, rediss:// "
+    "for TLS, unix://; needs the redis extra). See docs/redis.md.",
+)
+@click.option(
+    "--queue",
+    metavar="NAME",
+    default=None,
+    help="With --redis: drain one shared queue of the --from uuids with the other workers "
+    "given the same NAME; all of them append to the same --out.",
+)
+@click.option(
+    "--claim-idle",
+    type=click.FloatRange(min=0),
+    default=None,
+    metavar="S",
+    help="With --queue: take over the uuids of a worker silent for S seconds (default 30).",
+)
+@click.option(
+    "--processes",
+    type=click.IntRange(min=1),
+    default=None,
+    metavar="N",
+    help="With --redis: how many processes share the key; if Redis goes away each one "
+    "takes 1/N of the budget (default 4).",
+)
+@click.option(
+    "--rate-limit",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    metavar="R",
+    help="With --redis: requests per second for the whole key (default 40; every process "
+    "must use the same).",
+)
 def command(
     source: IO[str],
     out: Path,
@@ -173,6 +215,11 @@ def command(
     experts: bool,
     retry_failed: bool,
     as_json: bool,
+    redis_url: str | None,
+    queue: str | None,
+    claim_idle: float | None,
+    processes: int | None,
+    rate_limit: float | None,
 ) -> ExitCode:
     """Fetch many existing detections into a JSON Lines file, resumably.
 
@@ -185,13 +232,40 @@ def command(
     With --wait, waits for each detection to finish (a failed analysis is a failed line).
     Exits 5 if any uuid failed; 3 if the key is refused (nothing is written for the rest).
 
+    With --redis, the key's budget is shared with every process using that Redis; with
+    --queue too, several workers share the work: each uuid gets exactly one line in --out
+    (the same file for all of them), and a worker that dies loses nothing.
+
     \b
     Example:
       resemble-detect list --all --json | jq -r .uuid > uuids.txt
       resemble-detect fetch --from uuids.txt --out results.jsonl --wait
+    \b
+    Four workers, one key:
+      resemble-detect fetch --redis redis://localhost:6379/0 --queue q1 \\
+        --from uuids.txt --out results.jsonl --wait &   # four times
     """
     if timeout is not None and not wait:
         raise click.UsageError("--timeout needs --wait")
+    if any(v is not None for v in (redis_url, queue, claim_idle, processes, rate_limit)):
+        from ._fetch_redis import with_redis
+
+        return with_redis(
+            source,
+            out,
+            fetch=_fetch,
+            redis_url=redis_url,
+            queue=queue,
+            claim_idle=claim_idle,
+            processes=processes,
+            rate_limit=rate_limit,
+            wait=wait,
+            timeout=timeout,
+            concurrency=concurrency,
+            experts=experts,
+            retry_failed=retry_failed,
+            as_json=as_json,
+        )
     return run(
         _fetch(
             source,

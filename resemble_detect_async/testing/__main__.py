@@ -4,6 +4,8 @@ Usage::
 
     python -m resemble_detect_async.testing --port 8765 --api-key test-key
 
+``--rate-limit 40`` makes it refuse, with 429s, what the real API would refuse (§15).
+
 The first line printed on stdout is the base URL (``http://127.0.0.1:8765/api/v2``); the server
 runs until interrupted (Ctrl-C / SIGINT or SIGTERM).
 """
@@ -14,6 +16,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import math
 import signal
 import sys
 from collections.abc import Callable, Sequence
@@ -64,9 +67,40 @@ def build_parser() -> argparse.ArgumentParser:
         help="include 'status' in the async POST /detect response",
     )
     parser.add_argument(
+        "--rate-limit",
+        type=_positive_float,
+        default=None,
+        metavar="N",
+        help="answer 429 to a request that would put more than N accepted requests in one "
+        "sliding --rate-window (per API key, as the real API does, §15; default: no limit)",
+    )
+    parser.add_argument(
+        "--rate-window",
+        type=_positive_float,
+        default=1.0,
+        metavar="S",
+        help="the window of --rate-limit, in seconds (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--rate-retry-after",
+        default=None,
+        metavar="S",
+        help="the Retry-After those 429s carry (default: none, as documented for the real API)",
+    )
+    parser.add_argument(
         "-v", "--verbose", action="store_true", help="log every request (aiohttp access log)"
     )
     return parser
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
+    return value
 
 
 async def serve(
@@ -121,6 +155,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         seconds_to_complete=args.seconds_to_complete,
         intelligence_polls=args.intelligence_polls,
         create_response_status=args.create_response_status,
+        rate_limit=args.rate_limit,
+        rate_window=args.rate_window,
+        rate_retry_after=args.rate_retry_after,
     )
 
     def ready(base_url: str) -> None:

@@ -30,6 +30,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from .._options import Scope
+from ._callbacks import CallbackRecord, CallbackSender
 from ._faults import Fault, FaultRules, retry_after_text
 from ._parsing import (
     RequestInfo,
@@ -103,6 +104,10 @@ class FakeDetectAPI:
         rate_limit: float | None = None,
         rate_window: float = 1.0,
         rate_retry_after: float | str | None = None,
+        callback_delay: float = 0.0,
+        callback_loss: float = 0.0,
+        callback_duplicates: int = 0,
+        callback_seed: int | None = None,
     ) -> None:
         if polls_to_complete < 0:
             raise ValueError("polls_to_complete must be >= 0")
@@ -123,6 +128,13 @@ class FakeDetectAPI:
         self.rate_window = rate_window
         self.rate_retry_after = retry_after_text(rate_retry_after)
 
+        self._callbacks = CallbackSender(
+            clock,
+            delay=callback_delay,
+            loss=callback_loss,
+            duplicates=callback_duplicates,
+            seed=callback_seed,
+        )
         self.detections: dict[str, FakeDetection] = {}
         self.batches: dict[str, FakeBatch] = {}
         self.uploads: dict[str, FakeUpload] = {}
@@ -173,6 +185,7 @@ class FakeDetectAPI:
         runner, self._runner = self._runner, None
         self._base_url = None
         self._closing.set()
+        await self._callbacks.close()
         if runner is not None:
             await runner.cleanup()
 
@@ -376,10 +389,35 @@ class FakeDetectAPI:
             duration=duration_for(name),
             watermark_present="watermark" in name.lower(),
             iso=self._iso,
+            on_finish=self._finished,
             **state,
         )
         self.detections[det_uuid] = det
+        if seconds is not None and (det.options.get("callback_url") or det.batch_uuid):
+            # Finish on time even if nobody polls: the callback is how a client learns of it.
+            self._callbacks.at(
+                det.created_at + seconds, lambda: det.advance(self.clock(), poll=False)
+            )
         return det
+
+    @property
+    def callbacks(self) -> list[CallbackRecord]:
+        """Every callback sent (or dropped on purpose), in order (§12)."""
+        return self._callbacks.records
+
+    def _finished(self, det: FakeDetection) -> None:
+        """A detection became final: call back for it, and for its batch once all are."""
+        url = det.options.get("callback_url")
+        if isinstance(url, str):
+            body = {"success": True, "item": det.to_wire("get")}
+            self._callbacks.send(det.uuid, "detection", url, body)
+        batch = self.batches.get(det.batch_uuid) if det.batch_uuid else None
+        if batch is None or not isinstance(batch.options.get("callback_url"), str):
+            return
+        children = [self.detections.get(u) for u in batch.detect_uuids]
+        if all(child is not None and child.is_terminal for child in children):
+            body = {"success": True, "item": batch.to_wire(self.detections)}
+            self._callbacks.send(batch.uuid, "batch", batch.options["callback_url"], body)
 
     # ---- internals: app & middlewares ------------------------------------------------------------
 

@@ -120,6 +120,10 @@ class FakeDetection:
     batch_uuid: str | None = None
     item: dict[str, Any] = attrs.field(factory=dict)
     iso: Callable[[float], str] = attrs.field(default=unix_iso, repr=False)
+    # Called once when the detection becomes final (the fake sends its callbacks from here).
+    on_finish: Callable[[FakeDetection], None] | None = attrs.field(
+        default=None, repr=False, eq=False
+    )
 
     def __attrs_post_init__(self) -> None:
         if self.outcome not in ("completed", "failed"):
@@ -156,6 +160,8 @@ class FakeDetection:
             self.error_message = "Failed to process media"
         self.completed_at = now
         self.updated_at = now
+        if self.on_finish is not None:
+            self.on_finish(self)
 
     def advance(self, now: float, *, poll: bool) -> None:
         """Apply the passage of time and, when *poll* is true, one poll (a GET) at clock *now*."""
